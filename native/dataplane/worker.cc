@@ -1,0 +1,401 @@
+// Worker thread: the packet path (on_packet) and the command handlers.
+#include "worker.h"
+
+#include <time.h>
+#include <unistd.h>
+
+#include "../sessions/latching.h"
+#include "../snapshot/record.h"
+
+namespace rtphub {
+
+namespace {
+
+constexpr size_t kCommandRing = 1u << 14;
+constexpr size_t kEventRing = 1u << 14;
+constexpr uint64_t kSweepIntervalMs = 500;
+
+uint32_t token_slot(uint64_t token) { return static_cast<uint32_t>(token & 0xffffffffu) >> 2; }
+unsigned token_side(uint64_t token) { return (token >> 1) & 1; }
+SocketKind token_kind(uint64_t token) { return static_cast<SocketKind>(token & 1); }
+uint32_t token_generation(uint64_t token) { return static_cast<uint32_t>(token >> 32); }
+
+// RFC 5761 section 4: with rtcp-mux, RTCP is told apart by its packet type. Like rtpengine,
+// 194..223 (192/193 collide with RTP payload types 64/65 with the marker bit set).
+bool looks_like_rtcp(const uint8_t* data, uint32_t length) {
+  return length >= 8 && (data[0] >> 6) == 2 && data[1] >= 194 && data[1] <= 223;
+}
+
+bool looks_like_rtp(const uint8_t* data, uint32_t length) { return length >= 12 && (data[0] >> 6) == 2; }
+
+}  // namespace
+
+uint64_t monotonic_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+}
+
+Worker::Worker(unsigned index, const WorkerConfig& config, int wake_fd, std::function<void()> notify)
+    : index_(index), config_(config), wake_fd_(wake_fd), notify_(std::move(notify)),
+      commands_(kCommandRing), events_(kEventRing) {}
+
+Worker::~Worker() {
+  stop();
+  backend_.reset();
+  close(wake_fd_);
+}
+
+void Worker::start() { thread_ = std::thread([this] { run(); }); }
+
+void Worker::stop() {
+  if (!thread_.joinable()) return;
+  stopping_.store(true, std::memory_order_release);
+  wake();
+  thread_.join();
+}
+
+bool Worker::post(Command& command) { return commands_.push(command); }
+
+void Worker::wake() {
+  const uint64_t one = 1;
+  [[maybe_unused]] const ssize_t written = write(wake_fd_, &one, sizeof(one));
+}
+
+void Worker::run() {
+  now_ms_ = monotonic_ms();
+  next_sweep_ms_ = now_ms_ + kSweepIntervalMs;
+  while (!stopping_.load(std::memory_order_acquire)) {
+    const uint64_t now = monotonic_ms();
+    const int timeout = next_sweep_ms_ > now ? static_cast<int>(next_sweep_ms_ - now) : 0;
+    backend_->poll(*this, pending_events_.empty() ? timeout : 1);
+    run_commands();
+    now_ms_ = monotonic_ms();
+    if (now_ms_ >= next_sweep_ms_) {
+      sweep_idle();
+      next_sweep_ms_ = now_ms_ + kSweepIntervalMs;
+    }
+    flush_events();
+  }
+}
+
+// ---- packet path ---------------------------------------------------------------------------
+
+void Worker::on_batch() { now_ms_ = monotonic_ms(); }
+
+void Worker::drop(Leg& leg, LegCounter leg_reason, EngineCounter engine_reason) {
+  leg.counters.add(leg_reason);
+  counters_.add(engine_reason);
+  counters_.add(EngineCounter::packets_dropped);
+}
+
+SendTarget Worker::on_packet(const PacketView& packet) {
+  counters_.add(EngineCounter::packets_received);
+  counters_.add(EngineCounter::bytes_received, packet.length);
+  const uint32_t slot = token_slot(packet.token);
+  Stream* stream = table_.at(slot);
+  if (stream == nullptr || !stream->live || stream->closing ||
+      stream->generation.load(std::memory_order_relaxed) != token_generation(packet.token)) {
+    counters_.add(EngineCounter::drops_stale);
+    counters_.add(EngineCounter::packets_dropped);
+    return {};
+  }
+  const unsigned side = token_side(packet.token);
+  Leg& in = stream->legs[side];
+  if (stream->standby) {
+    drop(in, LegCounter::drops_standby, EngineCounter::drops_standby);
+    return {};
+  }
+  const bool on_rtcp_socket = token_kind(packet.token) == SocketKind::Rtcp;
+  const bool rtcp = on_rtcp_socket || (in.state.rtcp_mux && looks_like_rtcp(packet.data, packet.length));
+  Latch& latch = on_rtcp_socket ? in.state.rtcp : in.state.rtp;
+  const Endpoint source = Endpoint::from_sockaddr(packet.source, packet.source_length);
+  const LatchResult verdict = latch_packet(in.state, latch, source, now_ms_, config_.learning_window_ms);
+  if (verdict == LatchResult::Drop) {
+    drop(in, LegCounter::drops_source, EngineCounter::drops_source);
+    return {};
+  }
+  if (verdict == LatchResult::AcceptLocked)
+    learned(slot, *stream, side, on_rtcp_socket ? SocketKind::Rtcp : SocketKind::Rtp, latch.remote);
+
+  in.counters.add(rtcp ? LegCounter::rtcp_packets_in : LegCounter::rtp_packets_in);
+  in.counters.add(rtcp ? LegCounter::rtcp_bytes_in : LegCounter::rtp_bytes_in, packet.length);
+  in.counters.set(LegCounter::last_packet_ms, now_ms_);
+  in.idle_reported = false;
+  // Datagrams that are not RTP (empty ones included) are forwarded unchanged, as rtpengine does.
+  if (!rtcp) {
+    if (looks_like_rtp(packet.data, packet.length)) {
+      in.counters.set(LegCounter::last_seq, (packet.data[2] << 8) | packet.data[3]);
+      in.counters.set(LegCounter::last_ssrc, (static_cast<uint32_t>(packet.data[8]) << 24) |
+                                                  (packet.data[9] << 16) | (packet.data[10] << 8) | packet.data[11]);
+    } else {
+      in.counters.add(LegCounter::nonrtp_packets_in);
+    }
+  }
+
+  Leg& out = stream->legs[side ^ 1];
+  const bool via_rtcp_socket = rtcp && !out.state.rtcp_mux;
+  const Endpoint& destination = via_rtcp_socket ? out.state.rtcp.remote : out.state.rtp.remote;
+  const int handle = via_rtcp_socket ? out.rtcp_handle : out.rtp_handle;
+  if (!destination.known() || handle < 0) {
+    drop(in, LegCounter::drops_no_destination, EngineCounter::drops_no_destination);
+    return {};
+  }
+  out.counters.add(LegCounter::packets_out);
+  out.counters.add(LegCounter::bytes_out, packet.length);
+  counters_.add(EngineCounter::packets_forwarded);
+  counters_.add(EngineCounter::bytes_forwarded, packet.length);
+  const uint32_t generation = stream->generation.load(std::memory_order_relaxed);
+  return {handle, make_token(slot, side ^ 1, via_rtcp_socket ? SocketKind::Rtcp : SocketKind::Rtp, generation),
+          &destination};
+}
+
+void Worker::on_oversize(uint64_t token) {
+  counters_.add(EngineCounter::drops_oversize);
+  counters_.add(EngineCounter::packets_dropped);
+  Stream* stream = table_.at(token_slot(token));
+  if (stream != nullptr && stream->live) stream->legs[token_side(token)].counters.add(LegCounter::drops_malformed);
+}
+
+void Worker::on_send_error(uint64_t token, int) {
+  Stream* stream = table_.at(token_slot(token));
+  if (stream != nullptr && stream->live) stream->legs[token_side(token)].counters.add(LegCounter::drops_send);
+}
+
+void Worker::learned(uint32_t slot, Stream& stream, unsigned side, SocketKind kind, const Endpoint& endpoint) {
+  // Until RTCP has a source of its own, it follows RTP to the next port up.
+  Leg& leg = stream.legs[side];
+  if (kind == SocketKind::Rtp && !leg.state.rtcp_mux && leg.state.rtcp.state == LatchState::Unlearned) {
+    leg.state.rtcp.remote = endpoint;
+    leg.state.rtcp.remote.set_port(static_cast<uint16_t>(endpoint.port() + 1));
+  }
+  Event event;
+  event.type = EventType::Learned;
+  event.slot = slot;
+  event.generation = stream.generation.load(std::memory_order_relaxed);
+  event.side = static_cast<uint8_t>(side);
+  event.kind = static_cast<uint8_t>(kind);
+  event.endpoint = endpoint;
+  emit(event);
+}
+
+// ---- control path --------------------------------------------------------------------------
+
+Stream* Worker::live_stream(uint32_t slot, uint32_t generation) {
+  Stream* stream = table_.at(slot);
+  if (stream == nullptr || !stream->live || stream->generation.load(std::memory_order_relaxed) != generation)
+    return nullptr;
+  return stream;
+}
+
+void Worker::run_commands() {
+  Command command;
+  while (commands_.pop(command)) {
+    counters_.add(EngineCounter::commands);
+    switch (command.type) {
+      case CommandType::Create: create(command); break;
+      case CommandType::Update: update(command); break;
+      case CommandType::Close: close_stream(command); break;
+      case CommandType::Export: export_stream(command); break;
+      case CommandType::Activate: activate(command); break;
+      case CommandType::None: break;
+    }
+    if (command.setup) release_descriptors(*command.setup);
+    command = Command{};
+  }
+}
+
+bool Worker::attach_leg(Stream& stream, uint32_t slot, unsigned side, LegSetup& setup) {
+  Leg& leg = stream.legs[side];
+  const uint32_t generation = stream.generation.load(std::memory_order_relaxed);
+  leg.state = setup.state;
+  leg.counters.reset();
+  if (setup.has_counters)
+    for (size_t i = 0; i < kLegCounterCount; i++) leg.counters.v[i].store(setup.counters[i], std::memory_order_relaxed);
+  leg.idle_reported = false;
+  leg.rtp_handle = attach_socket(stream, setup.rtp_fd, make_token(slot, side, SocketKind::Rtp, generation));
+  leg.rtcp_handle = attach_socket(stream, setup.rtcp_fd, make_token(slot, side, SocketKind::Rtcp, generation));
+  return leg.rtp_handle >= 0 && (leg.state.rtcp_mux || leg.rtcp_handle >= 0);
+}
+
+int Worker::attach_socket(Stream& stream, int& fd, uint64_t token) {
+  if (fd < 0) return -1;
+  const int handle = backend_->attach(fd, token);
+  fd = -1;
+  if (handle < 0) return -1;
+  stream.sockets_open++;
+  counters_.add(EngineCounter::sockets);
+  return handle;
+}
+
+void Worker::create(Command& command) {
+  Stream* stream = table_.at(command.slot);
+  Event done;
+  done.type = EventType::Done;
+  done.request = command.request;
+  done.slot = command.slot;
+  done.generation = command.generation;
+  stream->generation.store(command.generation, std::memory_order_relaxed);
+  stream->live = true;
+  stream->closing = false;
+  stream->standby = command.setup->standby;
+  stream->sockets_open = 0;
+  stream->created_ms = monotonic_ms();
+  table_.mark_live(command.slot, *stream);
+  counters_.add(EngineCounter::streams);
+  bool ok = true;
+  for (unsigned side = 0; side < 2; side++) ok = attach_leg(*stream, command.slot, side, command.setup->legs[side]) && ok;
+  if (!ok) done.value = 1;  // attached partially: the JS side closes it again
+  emit(done);
+}
+
+void Worker::apply_update(Stream& stream, uint32_t slot, unsigned side, LegSetup& setup) {
+  Leg& leg = stream.legs[side];
+  const LegState& next = setup.state;
+  if (setup.fields & kFieldRemoteRtp) {
+    leg.state.rtp.signalled = next.rtp.signalled;
+    if (leg.state.rtp.state != LatchState::Locked || leg.state.asymmetric || leg.state.learning == Learning::Off)
+      leg.state.rtp.remote = next.rtp.signalled;
+  }
+  if (setup.fields & kFieldRemoteRtcp) {
+    leg.state.rtcp.signalled = next.rtcp.signalled;
+    if (leg.state.rtcp.state != LatchState::Locked || leg.state.asymmetric || leg.state.learning == Learning::Off)
+      leg.state.rtcp.remote = next.rtcp.signalled;
+  }
+  if (setup.fields & kFieldLearning) leg.state.learning = next.learning;
+  if (setup.fields & kFieldStrict) leg.state.strict_source = next.strict_source;
+  if (setup.fields & kFieldAsymmetric) leg.state.asymmetric = next.asymmetric;
+  if (!(setup.fields & kFieldRtcpMux) || next.rtcp_mux == leg.state.rtcp_mux) return;
+  leg.state.rtcp_mux = next.rtcp_mux;
+  if (next.rtcp_mux && leg.rtcp_handle >= 0) {
+    backend_->detach(leg.rtcp_handle, make_token(slot, side, SocketKind::Rtcp, stream.generation.load()));
+    leg.rtcp_handle = -1;
+  } else if (!next.rtcp_mux) {
+    leg.rtcp_handle = attach_socket(stream, setup.rtcp_fd, make_token(slot, side, SocketKind::Rtcp, stream.generation.load()));
+  }
+}
+
+void Worker::update(Command& command) {
+  Event done;
+  done.type = EventType::Done;
+  done.request = command.request;
+  done.slot = command.slot;
+  done.generation = command.generation;
+  Stream* stream = live_stream(command.slot, command.generation);
+  if (stream == nullptr || stream->closing) {
+    done.value = 1;
+  } else {
+    for (unsigned side = 0; side < 2; side++) apply_update(*stream, command.slot, side, command.setup->legs[side]);
+  }
+  emit(done);
+}
+
+void Worker::close_stream(Command& command) {
+  Stream* stream = live_stream(command.slot, command.generation);
+  if (stream == nullptr || stream->closing) return;
+  stream->closing = true;
+  stream->close_request = command.request;
+  for (unsigned side = 0; side < 2; side++) {
+    Leg& leg = stream->legs[side];
+    if (leg.rtp_handle >= 0) backend_->detach(leg.rtp_handle, make_token(command.slot, side, SocketKind::Rtp, command.generation));
+    if (leg.rtcp_handle >= 0)
+      backend_->detach(leg.rtcp_handle, make_token(command.slot, side, SocketKind::Rtcp, command.generation));
+    leg.rtp_handle = leg.rtcp_handle = -1;
+  }
+  finish_close(command.slot, *stream);
+}
+
+void Worker::on_detached(uint64_t token) {
+  counters_.set(EngineCounter::sockets, counters_.get(EngineCounter::sockets) - 1);
+  Stream* stream = table_.at(token_slot(token));
+  if (stream == nullptr || !stream->live) return;
+  if (stream->sockets_open > 0) stream->sockets_open--;
+  finish_close(token_slot(token), *stream);
+}
+
+// A closing stream is gone once its last socket is closed: only then are its ports free.
+void Worker::finish_close(uint32_t slot, Stream& stream) {
+  if (!stream.closing || stream.sockets_open > 0) return;
+  stream.live = false;
+  table_.mark_dead(stream);
+  counters_.set(EngineCounter::streams, counters_.get(EngineCounter::streams) - 1);
+  Event closed;
+  closed.type = EventType::Closed;
+  closed.request = stream.close_request;
+  closed.slot = slot;
+  closed.generation = stream.generation.load(std::memory_order_relaxed);
+  emit(closed);
+}
+
+void Worker::export_stream(Command& command) {
+  Event exported;
+  exported.type = EventType::Exported;
+  exported.request = command.request;
+  exported.slot = command.slot;
+  exported.generation = command.generation;
+  Stream* stream = live_stream(command.slot, command.generation);
+  if (stream != nullptr) {
+    StreamRecord record;
+    record.standby = stream->standby;
+    for (unsigned side = 0; side < 2; side++) {
+      record.legs[side].state = stream->legs[side].state;
+      for (size_t i = 0; i < kLegCounterCount; i++)
+        record.legs[side].counters[i] = stream->legs[side].counters.v[i].load(std::memory_order_relaxed);
+    }
+    exported.payload.reset(new std::string(encode_record(record)));
+  }
+  emit(exported);
+}
+
+void Worker::activate(Command& command) {
+  if (command.slot == kAllStreams) {
+    for (uint32_t slot : table_.live()) table_.at(slot)->standby = false;
+  } else {
+    Stream* stream = live_stream(command.slot, command.generation);
+    if (stream != nullptr) stream->standby = false;
+  }
+  Event done;
+  done.type = EventType::Done;
+  done.request = command.request;
+  done.slot = command.slot;
+  done.generation = command.generation;
+  emit(done);
+}
+
+void Worker::sweep_idle() {
+  if (config_.idle_timeout_ms == 0) return;
+  for (uint32_t slot : table_.live()) {
+    Stream* stream = table_.at(slot);
+    if (stream->closing || stream->standby) continue;
+    for (unsigned side = 0; side < 2; side++) {
+      Leg& leg = stream->legs[side];
+      if (leg.idle_reported) continue;
+      const uint64_t last = leg.counters.get(LegCounter::last_packet_ms);
+      const uint64_t since = last > stream->created_ms ? last : stream->created_ms;
+      if (now_ms_ < since + config_.idle_timeout_ms) continue;
+      leg.idle_reported = true;
+      Event idle;
+      idle.type = EventType::Idle;
+      idle.slot = slot;
+      idle.generation = stream->generation.load(std::memory_order_relaxed);
+      idle.side = static_cast<uint8_t>(side);
+      idle.value = now_ms_ - since;
+      emit(idle);
+    }
+  }
+}
+
+void Worker::emit(Event& event) {
+  counters_.add(EngineCounter::events);
+  if (pending_events_.empty() && events_.push(event)) return;
+  pending_events_.push_back(std::move(event));
+}
+
+void Worker::flush_events() {
+  size_t sent = 0;
+  while (sent < pending_events_.size() && events_.push(pending_events_[sent])) sent++;
+  pending_events_.erase(pending_events_.begin(), pending_events_.begin() + static_cast<long>(sent));
+  if (!events_.empty()) notify_();
+}
+
+}  // namespace rtphub
