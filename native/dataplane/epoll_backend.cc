@@ -30,7 +30,7 @@ class EpollBackend final : public Backend {
  public:
   EpollBackend(const BackendConfig& config, int epoll_fd, int wake_fd)
       : config_(config), counters_(*config.counters), epoll_(epoll_fd), wake_fd_(wake_fd),
-        pool_(new uint8_t[static_cast<size_t>(kBatch) * config.buffer_size]) {}
+        pool_(new uint8_t[static_cast<size_t>(kBatch) * config.buffer_size]()) {}
 
   ~EpollBackend() override {
     for (int fd = 0; fd < static_cast<int>(tokens_.size()); fd++)

@@ -1,0 +1,74 @@
+/**
+ * One schema for every setting: each option is a command-line flag (named like rtpengine's where
+ * the meaning is the same) and a key of the config file, with one default. The defaults work on
+ * a fresh machine with no flags at all.
+ */
+
+export type OptionType = 'string' | 'integer' | 'boolean' | 'list';
+
+export interface OptionSpec {
+  type: OptionType;
+  default: string | number | boolean | string[];
+  description: string;
+  /** For integers: inclusive bounds. */
+  min?: number;
+  max?: number;
+  /** For strings: allowed values. */
+  choices?: readonly string[];
+}
+
+export const optionSpecs = {
+  'config-file': { type: 'string', default: '', description: 'Config file (INI: [rtphub] or [rtpengine] section, key = value, same keys as the flags)' },
+  'config-section': { type: 'string', default: 'rtphub', description: 'Section of the config file to read' },
+  interface: {
+    type: 'list',
+    default: ['127.0.0.1'],
+    description: 'Local media address, [NAME/]IP[!ADVERTISED-IP]; repeatable (first one is the default)',
+  },
+  'port-min': { type: 'integer', default: 30000, min: 1, max: 65535, description: 'Lowest media port' },
+  'port-max': { type: 'integer', default: 40000, min: 1, max: 65535, description: 'Highest media port' },
+  'num-threads': { type: 'integer', default: 0, min: 0, max: 64, description: 'Forwarding worker threads (0: one per CPU)' },
+  backend: {
+    type: 'string',
+    default: 'auto',
+    choices: ['auto', 'io_uring', 'epoll'],
+    description: 'Packet loop: io_uring (fast path), epoll (portable) or auto (best available)',
+  },
+  'coalesce-us': {
+    type: 'integer',
+    default: 200,
+    min: 0,
+    max: 5000,
+    description: 'Coalescing window in microseconds: how long a worker gathers packets after a wake-up (0: off)',
+  },
+  'endpoint-learning': {
+    type: 'string',
+    default: 'delayed',
+    choices: ['off', 'immediate', 'delayed', 'heuristic'],
+    description: 'Default endpoint learning mode (as rtpengine)',
+  },
+  'learning-window-ms': { type: 'integer', default: 3000, min: 0, max: 60000, description: 'Delayed/heuristic learning window' },
+  'log-level': { type: 'integer', default: 6, min: 0, max: 7, description: 'Syslog-style level: 3 error, 4 warning, 6 info, 7 debug' },
+  pidfile: { type: 'string', default: '', description: 'Write the process id to this file' },
+  foreground: { type: 'boolean', default: true, description: 'Accepted for rtpengine compatibility; rtphub always runs in the foreground' },
+} as const satisfies Record<string, OptionSpec>;
+
+export type OptionName = keyof typeof optionSpecs;
+
+type ValueOf<S extends OptionSpec> = S['type'] extends 'integer'
+  ? number
+  : S['type'] extends 'boolean'
+    ? boolean
+    : S['type'] extends 'list'
+      ? string[]
+      : string;
+
+export type Config = { [K in OptionName]: ValueOf<(typeof optionSpecs)[K]> };
+
+export function defaults(): Config {
+  const out: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(optionSpecs)) {
+    out[name] = Array.isArray(spec.default) ? [...spec.default] : spec.default;
+  }
+  return out as Config;
+}
