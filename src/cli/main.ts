@@ -1,18 +1,31 @@
 /**
- * The `rtphub` command: loads the configuration, starts the relay, logs JSON lines, and shuts
- * down cleanly (every stream closed, every port freed) on SIGINT or SIGTERM.
+ * The `rtphub` command. `rtphub [flags]` loads the configuration and starts the relay: the data
+ * plane, the call model, the ng control socket and (with --listen-http) Prometheus metrics; it
+ * shuts down cleanly (every call ended, every port freed) on SIGINT or SIGTERM.
+ * `rtphub ctl …` is an ng client for operators (see ctl.ts).
  */
 import fs from 'node:fs';
 import pino from 'pino';
+import { CallRegistry } from '../calls/call-registry';
 import { loadConfig, mediaInterfaces } from '../config/load';
 import { Config } from '../config/options';
+import { Metrics, MetricsServer } from '../metrics/registry';
 import { Relay } from '../native/relay';
+import type { LearningMode } from '../native/types';
+import { Dispatcher } from '../ng/dispatcher';
+import { parseListenAddress } from '../ng/listen-address';
+import { NgServer } from '../ng/server';
+import { ctl } from './ctl';
+import { watchNgServer } from '../metrics/ng';
 
 const pinoLevels = ['fatal', 'fatal', 'fatal', 'error', 'warn', 'info', 'info', 'debug'] as const;
 
 export interface Running {
   relay: Relay;
-  config: Config;
+  calls: CallRegistry;
+  ng: NgServer;
+  metrics: Metrics;
+  http: MetricsServer | null;
   stop(): Promise<void>;
 }
 
@@ -27,19 +40,60 @@ export async function start(config: Config, log: pino.Logger): Promise<Running> 
     coalesceUs: config['coalesce-us'],
     learningWindowMs: config['learning-window-ms'],
   });
+  const calls = new CallRegistry({
+    relay,
+    interfaces,
+    learning: config['endpoint-learning'] as LearningMode,
+    maxSessions: Math.max(0, config['max-sessions']),
+    timeouts: {
+      timeout: config.timeout,
+      silentTimeout: config['silent-timeout'],
+      offerTimeout: config['offer-timeout'],
+      finalTimeout: config['final-timeout'],
+      deleteDelay: config['delete-delay'],
+    },
+  });
+  calls.on('ended', (call, reason) => {
+    if (reason !== 'deleted' && reason !== 'shutdown') log.info({ callId: call.callId, reason }, 'call ended by timeout');
+  });
+  const dispatcher = new Dispatcher({ calls, relay });
+  const ng = new NgServer({
+    handler: dispatcher.handler,
+    listenNg: config['listen-ng'] || null,
+    listenTcpNg: config['listen-tcp-ng'] || null,
+    onEvent: (e) => log[e.level]({ source: e.source, err: e.error }, e.message),
+  });
+  const metrics = new Metrics();
+  metrics.watchRelay(relay);
+  watchNgServer(metrics, ng, calls);
+  let http: MetricsServer | null = null;
+  try {
+    await ng.listen();
+    if (config['listen-http']) {
+      const where = parseListenAddress(config['listen-http']);
+      http = await metrics.listen(where.address, where.port);
+    }
+  } catch (error) {
+    await ng.close();
+    await relay.close();
+    throw error;
+  }
   const info = relay.info();
-  log.info({ ...info, interfaces, portMin: config['port-min'], portMax: config['port-max'] }, 'relay started');
+  log.info({ ...info, interfaces, ng: ng.addresses(), http: http?.address ?? null }, 'relay started');
   if (info.backendNote) log.warn({ note: info.backendNote }, 'preferred backend unavailable');
   if (config.pidfile) fs.writeFileSync(config.pidfile, `${process.pid}\n`);
   const stop = async (): Promise<void> => {
+    await ng.close();
+    await http?.close();
+    await calls.closeAll();
     await relay.close();
     if (config.pidfile) fs.rmSync(config.pidfile, { force: true });
     log.info('relay stopped');
   };
-  return { relay, config, stop };
+  return { relay, calls, ng, metrics, http, stop };
 }
 
-export function main(argv: string[]): void {
+function serve(argv: string[]): void {
   let config: Config;
   try {
     config = loadConfig(argv);
@@ -71,4 +125,18 @@ export function main(argv: string[]): void {
       process.exit(1);
     },
   );
+}
+
+export function main(argv: string[]): void {
+  if (argv[0] === 'ctl') {
+    ctl(argv.slice(1)).then(
+      (code) => process.exit(code),
+      (error: Error) => {
+        process.stderr.write(`rtphub ctl: ${error.message}\n`);
+        process.exit(1);
+      },
+    );
+    return;
+  }
+  serve(argv);
 }

@@ -45,7 +45,10 @@ export interface NgRequest {
   addressFamily?: AddressFamily;
   receivedFrom?: { family?: AddressFamily; address: string };
   mediaAddress?: string;
-  /** Canonical `ICE` items: `remove`, `force`, `default`, `force-relay`, `optional`, `trickle`… */
+  /**
+   * Canonical `ICE` items: at most one mode (`remove`, `force`, `default`, `force-relay`,
+   * `optional`; the last one given wins) plus extras such as `trickle` or `lite-both`.
+   */
   ice: string[];
   /** Canonical `rtcp-mux` items: `offer`, `require`, `demux`, `accept`, `reject`. */
   rtcpMux: string[];
@@ -118,7 +121,7 @@ class RequestBuilder {
     const { key, known } = canonicalKey(rawKey);
     if (this.scalar(key, value, source)) return;
     if (this.list(key, value, source)) return;
-    if (source === 'rtpp' && this.valuePrefixed(key, value)) return;
+    if (this.valuePrefixed(key, value)) return;
     if (key === 'command') return;
     if (!known) this.warn(`Unknown key "${rawKey}"`);
     setOption(this.req.options, key, value);
@@ -159,7 +162,10 @@ class RequestBuilder {
     }
   }
 
-  /** rtpp-flags `codec-strip=PCMU` and the like: the same as flag `codec-strip-PCMU`. */
+  /**
+   * `codec-strip=PCMU`, `SDES: [pad]`, `OSRTP=accept` and the like: one representation,
+   * the flag form (`codec-strip-PCMU`, `sdes-pad`, `osrtp-accept`).
+   */
   private valuePrefixed(key: string, value: BValue): boolean {
     const prefix = `${key}-`;
     if (!VALUE_PREFIXES.includes(prefix)) return false;
@@ -195,9 +201,11 @@ class RequestBuilder {
     addOnce(this.req.replace, c);
   }
 
+  /** ICE items; the modes exclude each other, so a later mode replaces an earlier one. */
   private ice(raw: string): void {
     const c = canonicalName(raw);
     if (!ICE_OPTIONS.has(c)) this.warn(`Unknown ICE option "${raw}"`);
+    if (ICE_MODES.has(c)) this.req.ice = this.req.ice.filter((i) => !ICE_MODES.has(i));
     addOnce(this.req.ice, c);
   }
 
@@ -271,6 +279,8 @@ class RequestBuilder {
     if (!this.req.warnings.includes(message)) this.req.warnings.push(message);
   }
 }
+
+const ICE_MODES = new Set(['remove', 'force', 'default', 'optional', 'force-relay']);
 
 const ICE_OPTIONS = new Set([
   'remove', 'force', 'default', 'optional', 'force-relay', 'trickle', 'ice2',

@@ -1,0 +1,81 @@
+/**
+ * A call: one call-id, its parties (tags), its media sessions, and its timers. Side `a` is the
+ * party of the first offer; side `b` is whoever answers it. Operations on one call are
+ * serialised through `exclusive`, so a re-offer cannot interleave with an answer.
+ */
+import type { LegSide } from '../native/types';
+import { monotonicMs, unixSeconds } from './clock';
+import { MediaSession } from './media-session';
+
+export interface Party {
+  tag: string;
+  viaBranch?: string;
+  created: number;
+  labels: Record<string, string>;
+}
+
+export class Call {
+  readonly created = unixSeconds();
+  readonly createdMono = monotonicMs();
+  lastSignal = unixSeconds();
+  lastSignalMono = monotonicMs();
+  /** Last time media was seen on any leg (monotonic ms), refreshed lazily by the sweeper. */
+  lastMediaMono = monotonicMs();
+  answered = false;
+  /** When a pending `delete` takes effect (monotonic ms). */
+  deleteAtMono: number | null = null;
+  ended = false;
+  readonly parties = new Map<string, Party>();
+  readonly sides: Record<LegSide, string | null> = { a: null, b: null };
+  readonly media: MediaSession[] = [];
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(readonly callId: string) {}
+
+  /** Runs `op` after every operation already queued on this call. */
+  exclusive<T>(op: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(op, op);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  party(tag: string, viaBranch?: string): Party {
+    let p = this.parties.get(tag);
+    if (!p) {
+      p = { tag, created: unixSeconds(), labels: {} };
+      this.parties.set(tag, p);
+    }
+    if (viaBranch) p.viaBranch = viaBranch;
+    return p;
+  }
+
+  /** The side of a tag, assigning a free side to a new tag. */
+  sideOf(tag: string): LegSide {
+    if (this.sides.a === tag) return 'a';
+    if (this.sides.b === tag) return 'b';
+    if (this.sides.a === null) {
+      this.sides.a = tag;
+      return 'a';
+    }
+    if (this.sides.b === null) {
+      this.sides.b = tag;
+      return 'b';
+    }
+    // A new answerer (a forked branch answering): it takes over side b.
+    this.parties.delete(this.sides.b);
+    this.sides.b = tag;
+    return 'b';
+  }
+
+  signalled(): void {
+    this.lastSignal = unixSeconds();
+    this.lastSignalMono = monotonicMs();
+    this.deleteAtMono = null;
+  }
+
+  /** True while every live stream is held or inactive (silent timeout applies). */
+  onHold(): boolean {
+    const live = this.media.filter((m) => m.stream);
+    return live.length > 0 && live.every((m) => m.sides.a.direction !== 'sendrecv' || m.sides.b.direction !== 'sendrecv');
+  }
+}
