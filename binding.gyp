@@ -10,6 +10,7 @@
         "native/addon/module.cc",
         "native/addon/engine_wrap.cc",
         "native/channel/command.cc",
+        "native/dataplane/announce.cc",
         "native/dataplane/engine.cc",
         "native/dataplane/epoll_backend.cc",
         "native/dataplane/port_pool.cc",
@@ -20,7 +21,7 @@
         "native/snapshot/record.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
-      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++20"],
       "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-fvisibility=hidden", "-fexceptions"],

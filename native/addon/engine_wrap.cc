@@ -161,6 +161,18 @@ Engine& EngineWrap::engine(Napi::Env env) {
 
 void EngineWrap::deliver(Napi::Env env) {
   if (closed_) return;
+  // While the environment is torn down (a worker thread terminated) every N-API call may fail and
+  // node-addon-api turns that into a C++ exception: none may leave this libuv callback.
+  try {
+    deliver_batch(env);
+  } catch (const Napi::Error& error) {
+    // A throwing listener becomes an uncaught exception, as for any other callback.
+    napi_fatal_exception(env, error.Value());
+  } catch (...) {
+  }
+}
+
+void EngineWrap::deliver_batch(Napi::Env env) {
   Napi::HandleScope scope(env);
   Napi::Array batch = Napi::Array::New(env);
   uint32_t n = 0;

@@ -32,6 +32,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
 
   Engine& engine(Napi::Env env);
   void deliver(Napi::Env env);
+  void deliver_batch(Napi::Env env);
   void shutdown();
   static void cleanup_hook(void* self);
   Napi::Object allocation_object(Napi::Env env, const StreamAllocation& allocation);

@@ -2,6 +2,7 @@
 // the TypeScript side hands over its error classes (src/errors.ts).
 #include <napi.h>
 
+#include "../dataplane/announce.h"
 #include "../dataplane/backend.h"
 #include "../sessions/counters.h"
 #include "addon_data.h"
@@ -28,6 +29,18 @@ Napi::Array names(Napi::Env env, const char* const* list, size_t count) {
   return out;
 }
 
+// announceAddress(ifname, address, count): gratuitous ARP / unsolicited NA; throws a System error.
+Napi::Value announce(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString() || !info[1].IsString() || !info[2].IsNumber())
+    throw Napi::TypeError::New(env, "announceAddress(ifname, address, count)");
+  const int count = info[2].As<Napi::Number>().Int32Value();
+  const std::string error = announce_address(info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::String>().Utf8Value(),
+                                             count < 1 ? 1 : (count > 10 ? 10 : count));
+  if (!error.empty()) throw_engine_error(env, ErrorCode::System, error);
+  return env.Undefined();
+}
+
 Napi::Value set_error_classes(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsObject()) throw Napi::TypeError::New(env, "setErrorClasses expects an object of constructors");
@@ -50,6 +63,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("setErrorClasses", Napi::Function::New(env, set_error_classes, "setErrorClasses"));
   exports.Set("legCounterNames", names(env, kLegCounterNames, kLegCounterCount));
   exports.Set("engineCounterNames", names(env, kEngineCounterNames, kEngineCounterCount));
+  exports.Set("announceAddress", Napi::Function::New(env, announce, "announceAddress"));
   exports.Set("ioUringBuilt", Napi::Boolean::New(env, uring_backend_built()));
   return exports;
 }

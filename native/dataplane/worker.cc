@@ -81,6 +81,26 @@ void Worker::run() {
     }
     flush_events();
   }
+  release_all_sockets();
+}
+
+// Stopping with live streams (the environment going away without closing them): close every
+// socket before the thread ends, so the ports are free when stop() returns on every backend.
+void Worker::release_all_sockets() {
+  const std::vector<uint32_t> live = table_.live();
+  for (uint32_t slot : live) {
+    Stream* stream = table_.at(slot);
+    const uint32_t generation = stream->generation.load(std::memory_order_relaxed);
+    stream->closing = true;
+    for (unsigned side = 0; side < 2; side++) {
+      Leg& leg = stream->legs[side];
+      if (leg.rtp_handle >= 0) backend_->detach(leg.rtp_handle, make_token(slot, side, SocketKind::Rtp, generation));
+      if (leg.rtcp_handle >= 0) backend_->detach(leg.rtcp_handle, make_token(slot, side, SocketKind::Rtcp, generation));
+      leg.rtp_handle = leg.rtcp_handle = -1;
+    }
+  }
+  const uint64_t deadline = monotonic_ms() + 500;
+  while (counters_.get(EngineCounter::sockets) > 0 && monotonic_ms() < deadline) backend_->poll(*this, 5);
 }
 
 // ---- packet path ---------------------------------------------------------------------------
@@ -253,19 +273,21 @@ void Worker::create(Command& command) {
   emit(done);
 }
 
+// A new signalled endpoint (re-INVITE, transfer) replaces the destination and restarts learning,
+// as rtpengine does when the advertised endpoint changes; the same endpoint again changes nothing.
+static void resignal(Latch& latch, const Endpoint& signalled) {
+  if (signalled.known() ? signalled == latch.signalled : !latch.signalled.known()) return;
+  latch.signalled = signalled;
+  latch.remote = signalled;
+  latch.state = LatchState::Unlearned;
+  latch.priority = 0;
+}
+
 void Worker::apply_update(Stream& stream, uint32_t slot, unsigned side, LegSetup& setup) {
   Leg& leg = stream.legs[side];
   const LegState& next = setup.state;
-  if (setup.fields & kFieldRemoteRtp) {
-    leg.state.rtp.signalled = next.rtp.signalled;
-    if (leg.state.rtp.state != LatchState::Locked || leg.state.asymmetric || leg.state.learning == Learning::Off)
-      leg.state.rtp.remote = next.rtp.signalled;
-  }
-  if (setup.fields & kFieldRemoteRtcp) {
-    leg.state.rtcp.signalled = next.rtcp.signalled;
-    if (leg.state.rtcp.state != LatchState::Locked || leg.state.asymmetric || leg.state.learning == Learning::Off)
-      leg.state.rtcp.remote = next.rtcp.signalled;
-  }
+  if (setup.fields & kFieldRemoteRtp) resignal(leg.state.rtp, next.rtp.signalled);
+  if (setup.fields & kFieldRemoteRtcp) resignal(leg.state.rtcp, next.rtcp.signalled);
   if (setup.fields & kFieldLearning) leg.state.learning = next.learning;
   if (setup.fields & kFieldStrict) leg.state.strict_source = next.strict_source;
   if (setup.fields & kFieldAsymmetric) leg.state.asymmetric = next.asymmetric;

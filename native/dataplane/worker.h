@@ -67,6 +67,7 @@ class Worker final : public PacketSink {
   void apply_update(Stream& stream, uint32_t slot, unsigned side, LegSetup& setup);
   void learned(uint32_t slot, Stream& stream, unsigned side, SocketKind kind, const Endpoint& endpoint);
   void sweep_idle();
+  void release_all_sockets();
   void emit(Event& event);
   void flush_events();
   Stream* live_stream(uint32_t slot, uint32_t generation);

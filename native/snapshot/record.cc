@@ -6,7 +6,7 @@
 //     rtcp latch: (same)
 //     counters: count:u8 then count varints (a newer writer may send more: extras are skipped)
 //   endpoint = family:u8 (0 none, 4, 6) [address:4|16 port:u16]
-// Tentative latches keep their state; their window restarts on the importing relay.
+// A tentative latch keeps its endpoint but restarts its learning window on the importing relay.
 #include "record.h"
 
 #include <cstring>
@@ -129,6 +129,7 @@ void read_latch(Reader& r, Latch& latch) {
   if (state > static_cast<uint8_t>(LatchState::Locked)) r.fail("unknown latch state " + std::to_string(state));
   if (latch.priority > 3) r.fail("latch priority out of range");
   latch.state = static_cast<LatchState>(state);
+  if (latch.state == LatchState::Tentative) latch.state = LatchState::Unlearned;
   latch.deadline_ms = 0;
 }
 

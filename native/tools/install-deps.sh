@@ -7,7 +7,7 @@ set -euo pipefail
 
 packages=(g++ make python3 pkg-config liburing-dev)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(rtpengine-daemon rtpengine-utils iproute2 procps util-linux)
+  packages+=(rtpengine-daemon rtpengine-utils kamailio kamailio-extra-modules sip-tester redis-server iproute2 procps util-linux)
 fi
 
 as_root=()

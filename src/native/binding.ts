@@ -80,6 +80,8 @@ export interface NativeBinding {
   legCounterNames: string[];
   engineCounterNames: string[];
   ioUringBuilt: boolean;
+  /** Gratuitous ARP (IPv4) or unsolicited neighbour advertisement (IPv6) of `address` on `ifname`. */
+  announceAddress(ifname: string, address: string, count: number): void;
 }
 
 /** Bit flags of `NativeLeg.fields` (must match native/channel/command.h). */

@@ -6,6 +6,7 @@
  * and idempotent, and closing the relay closes its streams first so every port is free again.
  */
 import { EventEmitter } from 'node:events';
+import { isIP } from 'node:net';
 import os from 'node:os';
 import { ClosedError, InvalidArgumentError, SystemError } from '../errors';
 import { binding, LegField, NativeAllocation, NativeEngine, NativeEvent, NativeLeg } from './binding';
@@ -44,8 +45,8 @@ export interface RelayInfo {
 
 function checkEndpoint(value: Endpoint | null | undefined, what: string): void {
   if (value == null) return;
-  if (typeof value.address !== 'string' || !Number.isInteger(value.port) || value.port < 0 || value.port > 65535) {
-    throw new InvalidArgumentError(`${what} must be {address, port} with a port in 0..65535`);
+  if (typeof value.address !== 'string' || isIP(value.address) === 0 || !Number.isInteger(value.port) || value.port < 0 || value.port > 65535) {
+    throw new InvalidArgumentError(`${what} must be {address, port} with an IP address and a port in 0..65535`);
   }
 }
 
@@ -53,11 +54,15 @@ function checkEndpoint(value: Endpoint | null | undefined, what: string): void {
 function nativeLeg(options: Partial<LegOptions>, defaults: { address: string }, update: boolean): NativeLeg {
   checkEndpoint(options.remote, 'remote');
   checkEndpoint(options.remoteRtcp, 'remoteRtcp');
-  if (options.learning !== undefined && !(options.learning in learningCodes)) {
+  if (options.learning !== undefined && !Object.hasOwn(learningCodes, options.learning)) {
     throw new InvalidArgumentError(`unknown learning mode '${String(options.learning)}'`);
   }
-  if (options.localPort !== undefined && (!Number.isInteger(options.localPort) || options.localPort % 2 !== 0)) {
-    throw new InvalidArgumentError('localPort must be an even port number');
+  const port = options.localPort;
+  if (port !== undefined && (!Number.isInteger(port) || port % 2 !== 0 || port < 0 || port > 65534)) {
+    throw new InvalidArgumentError('localPort must be an even port number below 65535');
+  }
+  if (options.localAddress !== undefined && isIP(options.localAddress) === 0) {
+    throw new InvalidArgumentError(`localAddress must be an IP address, not '${options.localAddress}'`);
   }
   const rtcpMux = options.rtcpMux ?? false;
   const remoteRtcp =
@@ -93,8 +98,9 @@ function toCounters(names: readonly string[], values: Float64Array): LegCounters
 }
 
 export class Stream {
-  readonly a: LegInfo;
-  readonly b: LegInfo;
+  /** Replaced (not mutated) when an update turns rtcp-mux on or off. */
+  a: LegInfo;
+  b: LegInfo;
   private closing?: Promise<void>;
 
   /** @internal */
@@ -135,6 +141,12 @@ export class Stream {
   close(): Promise<void> {
     this.closing ??= this.relay._close(this);
     return this.closing;
+  }
+
+  /** @internal */
+  _muxChanged(side: LegSide, rtcpMux: boolean): void {
+    const leg = this[side];
+    this[side] = { ...leg, rtcpPort: rtcpMux ? null : leg.localPort + 1 };
   }
 
   /** @internal */
@@ -240,6 +252,7 @@ export class Relay extends EventEmitter<RelayEvents> {
   /** Starts forwarding on standby streams: one stream, or all of them. */
   async activate(stream?: Stream): Promise<void> {
     this.checkOpen();
+    if (stream?.closed) throw new ClosedError(`stream ${stream.id} is closed`);
     const request = this.request();
     const answers = this.engine.activate(request, stream ? stream.id : null);
     await this.wait(request, answers);
@@ -279,6 +292,10 @@ export class Relay extends EventEmitter<RelayEvents> {
     this.engine.updateStream(request, stream.id, nativeLeg(options.a ?? {}, defaults, true), nativeLeg(options.b ?? {}, defaults, true));
     const done = await this.wait(request, 1);
     if (done.value !== 0) throw new ClosedError(`stream ${stream.id} is closed`);
+    for (const side of sides) {
+      const mux = options[side]?.rtcpMux;
+      if (mux !== undefined) stream._muxChanged(side, mux);
+    }
   }
 
   /** @internal */
