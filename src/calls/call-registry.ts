@@ -13,13 +13,13 @@ import { PortsExhaustedError } from '../errors';
 import type { Relay, Stream } from '../native/relay';
 import type { Endpoint, LearningMode, LegOptions, LegSide } from '../native/types';
 import { SdpError } from '../sdp/errors';
-import { MediaSummary, parseSdp, ParsedSdp } from '../sdp/parse';
-import { MediaPlan, rewriteSdp } from '../sdp/rewrite';
+import { isZeroAddress, MediaSummary, parseSdp, ParsedSdp } from '../sdp/parse';
+import { MediaPlan, RewriteOptions, rewriteSdp } from '../sdp/rewrite';
 import { Call } from './call';
 import { monotonicMs } from './clock';
 import { CallError } from './errors';
 import { MediaSession, SideState } from './media-session';
-import type { CallTimeouts, DeleteOptions, EndReason, SignalOptions } from './types';
+import type { CallTimeouts, DeleteOptions, EndReason, RtcpMuxOption, SignalOptions } from './types';
 
 export interface RelayInterface {
   name: string;
@@ -49,6 +49,9 @@ export interface CallTotals {
 }
 
 const other = (side: LegSide): LegSide => (side === 'a' ? 'b' : 'a');
+
+/** A signalled endpoint the relay may send to: not the zero (hold) address, not port 0. */
+const sendable = (e: Endpoint | null): Endpoint | null => (e && e.port !== 0 && !isZeroAddress(e.address) ? e : null);
 
 export class CallRegistry extends EventEmitter<CallRegistryEvents> {
   readonly calls = new Map<string, Call>();
@@ -97,10 +100,14 @@ export class CallRegistry extends EventEmitter<CallRegistryEvents> {
     }
     const target = call;
     return target.exclusive(async () => {
+      // ended while this offer waited its turn: the call-id starts a new call
+      if (target.ended) return this.offer(o);
       try {
         return await this.applyOffer(target, o, parsed);
       } catch (error) {
-        if (!target.answered && target.media.every((m) => !m.stream)) await this.end(target, 'deleted', false);
+        // rtpengine destroys the whole call when it runs out of ports, even on a re-offer
+        const outOfPorts = error instanceof CallError && error.reason === 'Ran out of ports';
+        if (outOfPorts || (!target.answered && target.media.every((m) => !m.stream))) await this.end(target, 'deleted', false);
         throw error;
       }
     });
@@ -111,21 +118,29 @@ export class CallRegistry extends EventEmitter<CallRegistryEvents> {
     const parsed = this.parse(o.sdp);
     const call = this.calls.get(o.callId);
     if (!call || call.ended) throw new CallError('Unknown call-id');
-    return call.exclusive(() => this.applyAnswer(call, o, parsed));
+    return call.exclusive(() => {
+      if (call.ended) throw new CallError('Unknown call-id');
+      return this.applyAnswer(call, o, parsed);
+    });
   }
 
-  /** Schedules the end of a call (or ends it now with delay 0); returns the call for its stats. */
-  async delete(o: DeleteOptions): Promise<Call> {
+  /**
+   * Schedules the end of a call (or ends it now with delay 0). `snapshot` runs before the media is
+   * released, so a delete reply can carry the call's final statistics.
+   */
+  async delete<T>(o: DeleteOptions, snapshot?: (call: Call) => T): Promise<T | undefined> {
     const call = this.calls.get(o.callId);
     const tagsMatch = (tag?: string): boolean => !tag || call!.parties.has(tag);
     if (!call || call.ended || !tagsMatch(o.fromTag) || !tagsMatch(o.toTag)) {
       throw new CallError("Call-ID not found or tags didn't match");
     }
     this.refreshMedia(call);
-    const delay = o.delay ?? this.options.timeouts.deleteDelay;
+    const result = snapshot?.(call);
+    // a negative delay asks for the default, as in rtpengine
+    const delay = o.delay !== undefined && o.delay >= 0 ? o.delay : this.options.timeouts.deleteDelay;
     if (delay <= 0) await call.exclusive(() => this.end(call, 'deleted'));
     else call.deleteAtMono = monotonicMs() + delay * 1000;
-    return call;
+    return result;
   }
 
   /** Ends every call (relay shutdown). */
@@ -138,21 +153,22 @@ export class CallRegistry extends EventEmitter<CallRegistryEvents> {
     try {
       return parseSdp(sdp);
     } catch (error) {
-      if (error instanceof SdpError) throw new CallError('Failed to parse SDP', error.message);
-      throw error;
+      if (!(error instanceof SdpError)) throw error;
+      throw new CallError(error.reason === 'Incomplete SDP specification' ? error.reason : 'Failed to parse SDP', error.message);
     }
   }
 
   private async applyOffer(call: Call, o: SignalOptions, parsed: ParsedSdp): Promise<Buffer> {
     call.signalled();
-    const party = call.party(o.fromTag, o.viaBranch);
+    const party = call.party(o.fromTag);
     Object.assign(party.labels, o.labels ?? {});
     if (o.toTag) call.party(o.toTag);
     const side = call.sideOf(o.fromTag);
     if (o.toTag) call.sideOf(o.toTag);
+    call.branchTo(other(side), o.viaBranch);
     const plans: Array<MediaPlan | undefined> = [];
     for (const m of parsed.summary.media) plans.push(await this.offerMedia(call, m, side, o));
-    return this.rewrite(parsed, plans, o);
+    return this.rewrite(call, other(side), parsed, plans, o);
   }
 
   private async offerMedia(call: Call, m: MediaSummary, side: LegSide, o: SignalOptions): Promise<MediaPlan | undefined> {
@@ -163,113 +179,179 @@ export class CallRegistry extends EventEmitter<CallRegistryEvents> {
     }
     media.type = m.type;
     media.protocol = m.protocol;
+    this.signal(media, side, m, o);
+    media.rejected = m.rejected;
     if (m.rejected) {
-      media.rejected = true;
       await this.releaseMedia(media);
       return undefined;
     }
-    media.rejected = false;
-    this.signal(media.sides[side], m, o);
-    const mux = o.rtcpMux ?? [];
-    media.mux.offererOffered = m.rtcpMux;
-    media.mux.relayOffered = !mux.includes('demux') && !mux.includes('reject') && (m.rtcpMux || mux.includes('offer') || mux.includes('require'));
-    const legOptions = this.legOptions(media.sides[side], o);
+    const peer = other(side);
+    const sender = media.sides[side];
+    const wasMuxed = sender.rtcpMux;
+    const muxRequired = this.negotiateMuxInOffer(media, side, m.rtcpMux, o.rtcpMux ?? []);
+    // The offerer's leg muxes now only where the offer settled rtcp-mux (or it muxed already and
+    // the answer may keep it): until the answer decides, its RTCP port stays open. A new leg that
+    // muxes from the start gets no RTCP socket, as rtpengine then allocates a single port.
+    const legMux = media.mux.answerDecides ? wasMuxed && sender.rtcpMux : sender.rtcpMux;
+    const legOptions: LegOptions = { ...this.legOptions(sender, o), rtcpMux: legMux, remoteRtcp: this.remoteRtcp(sender, legMux) };
     if (!media.stream) {
-      const peer = other(side);
       const peerOptions: LegOptions = {
         localAddress: this.interfaceFor(media.sides[peer].interfaceName).address,
         learning: o.learning ?? this.options.learning,
+        rtcpMux: muxRequired,
       };
-      media.stream = await this.createStream(side === 'a' ? { a: legOptions, b: peerOptions } : { a: peerOptions, b: legOptions });
+      const ownOptions = { ...legOptions, localAddress: this.interfaceFor(sender.interfaceName).address };
+      media.stream = await this.createStream(side === 'a' ? { a: ownOptions, b: peerOptions } : { a: peerOptions, b: ownOptions });
       this.byStream.set(media.stream.id, { call, media });
+      sender.singlePort = legMux;
+      media.sides[peer].singlePort = muxRequired;
     } else {
       await media.stream.update({ [side]: legOptions });
     }
-    return this.plan(media, other(side), media.mux.relayOffered, o);
+    return this.plan(media, peer, media.sides[peer].rtcpMux, o, !muxRequired);
   }
 
   private async applyAnswer(call: Call, o: SignalOptions, parsed: ParsedSdp): Promise<Buffer> {
     call.signalled();
     const answerer = o.toTag ?? '';
-    const party = call.party(answerer, o.viaBranch);
+    const party = call.party(answerer);
     Object.assign(party.labels, o.labels ?? {});
     const side = call.sideOf(answerer);
     const plans: Array<MediaPlan | undefined> = [];
     for (const m of parsed.summary.media) plans.push(await this.answerMedia(call, m, side, o));
     call.answered = true;
-    return this.rewrite(parsed, plans, o);
+    return this.rewrite(call, other(side), parsed, plans, o);
   }
 
   private async answerMedia(call: Call, m: MediaSummary, side: LegSide, o: SignalOptions): Promise<MediaPlan | undefined> {
     const media = call.media[m.index];
-    if (!media || !media.stream) return undefined;
+    if (!media) return undefined;
     if (m.rejected) {
+      this.signal(media, side, m, o);
       media.rejected = true;
       await this.releaseMedia(media);
       return undefined;
     }
-    this.signal(media.sides[side], m, o);
+    if (!media.stream) return undefined;
+    this.signal(media, side, m, o);
     const offerer = other(side);
-    const mux = o.rtcpMux ?? [];
-    const answererMux = m.rtcpMux && media.mux.relayOffered;
-    const offererMux =
-      media.mux.offererOffered &&
-      !mux.includes('reject') &&
-      (answererMux || mux.includes('accept') || mux.includes('demux') || mux.includes('require'));
-    media.sides[side].rtcpMux = answererMux;
-    media.sides[offerer].rtcpMux = offererMux;
+    media.sides[side].rtcpMux = m.rtcpMux;
+    if (media.mux.answerDecides) media.sides[offerer].rtcpMux = m.rtcpMux;
+    const offererMux = media.sides[offerer].rtcpMux;
     await media.stream.update({
-      [side]: { ...this.legOptions(media.sides[side], o), rtcpMux: answererMux },
-      [offerer]: { rtcpMux: offererMux },
+      [side]: { ...this.legOptions(media.sides[side], o), rtcpMux: m.rtcpMux },
+      [offerer]: { rtcpMux: offererMux, remoteRtcp: this.remoteRtcp(media.sides[offerer], offererMux) },
     });
     return this.plan(media, offerer, offererMux, o);
   }
 
-  /** Records what a party signalled for one m= line. */
-  private signal(state: SideState, m: MediaSummary, o: SignalOptions): void {
-    const address = o.sourceAddress ?? m.connection?.address;
-    const known = address !== undefined && !m.zeroAddress;
-    state.signalled = known ? { address, port: m.port } : null;
-    state.signalledRtcp = null;
-    if (known && !m.rtcpMux) {
-      state.signalledRtcp = { address: o.sourceAddress ?? m.rtcp?.address?.address ?? address, port: m.rtcp?.port ?? m.port + 1 };
-    }
-    state.rtcpMux = m.rtcpMux;
+  /**
+   * Records what a party signalled for one m= line, and the relay's send/recv flags of both
+   * sides as rtpengine sets them: the sender's from its direction, the receiver's mirrored, and
+   * neither towards a party that wrote the zero (hold) address.
+   */
+  private signal(media: MediaSession, side: LegSide, m: MediaSummary, o: SignalOptions): void {
+    const state = media.sides[side];
+    const peer = media.sides[other(side)];
+    const address = m.zeroAddress ? m.connection?.address : (o.sourceAddress ?? m.connection?.address);
+    const rtcpAddress = m.zeroAddress ? address : (o.sourceAddress ?? m.rtcp?.address?.address ?? address);
+    state.signalled = address !== undefined ? { address, port: m.port } : null;
+    state.signalledRtcp = rtcpAddress !== undefined ? { address: rtcpAddress, port: m.rtcp?.port ?? m.port + 1 } : null;
     state.direction = m.direction;
     state.codecs = m.codecs;
+    state.initialized = true;
+    state.ice = m.ice;
+    const sends = m.direction === 'sendrecv' || m.direction === 'sendonly';
+    const receives = m.direction === 'sendrecv' || m.direction === 'recvonly';
+    state.recv = sends;
+    state.send = receives && !m.zeroAddress;
+    peer.send = sends;
+    peer.recv = receives && !m.zeroAddress;
+  }
+
+  /**
+   * rtcp-mux in an offer, as rtpengine decides it (`__rtcp_mux_logic`): the relay offers mux on to
+   * the receiver if the offerer did (or `offer`/`require`, not `demux`), and keeps muxing towards a
+   * receiver that already muxes. Whether the offerer's side muxes is then either fixed now
+   * (`accept`, `reject`, mux not offered on) or left to the answerer's choice. Returns true when
+   * the receiver must mux (`require`, or it muxes already), so no RTCP fallback port is offered.
+   */
+  private negotiateMuxInOffer(media: MediaSession, offerer: LegSide, offered: boolean, flags: readonly RtcpMuxOption[]): boolean {
+    const sender = media.sides[offerer];
+    const receiver = media.sides[other(offerer)];
+    const has = (f: RtcpMuxOption): boolean => flags.includes(f);
+    const required = receiver.rtcpMux || has('require');
+    let relayOffers = offered;
+    if (required || has('offer')) relayOffers = true;
+    else if (has('demux')) relayOffers = false;
+    let offererMux = offered;
+    let answerDecides = false;
+    if (offered && relayOffers && !has('accept') && !has('reject')) answerDecides = true;
+    if (offered && has('reject')) offererMux = false;
+    sender.rtcpMux = offererMux;
+    receiver.rtcpMux = relayOffers;
+    media.mux = { offererOffered: offered, relayOffered: relayOffers, answerDecides };
+    return required;
   }
 
   private legOptions(state: SideState, o: SignalOptions): LegOptions {
     return {
-      remote: state.signalled,
-      remoteRtcp: state.signalledRtcp ?? (state.signalled ? { ...state.signalled } : null),
+      remote: sendable(state.signalled),
+      remoteRtcp: this.remoteRtcp(state, state.rtcpMux),
       learning: o.learning ?? this.options.learning,
       asymmetric: o.asymmetric ?? false,
       strictSource: o.strictSource ?? false,
     };
   }
 
-  private plan(media: MediaSession, facing: LegSide, rtcpMux: boolean, o: SignalOptions): MediaPlan {
+  /** Where the relay sends a side's RTCP: its RTP endpoint with rtcp-mux, else its RTCP endpoint. */
+  private remoteRtcp(state: SideState, rtcpMux: boolean): Endpoint | null {
+    const rtp = sendable(state.signalled);
+    if (!rtp) return null;
+    return rtcpMux ? { ...rtp } : (sendable(state.signalledRtcp) ?? { ...rtp });
+  }
+
+  /**
+   * The relay's side of one m= line in the SDP for `facing`. `fallbackRtcp`: rtcp-mux is only
+   * offered, so `a=rtcp` names the RTCP port in case the answerer declines it (RFC 5761 5.1.1).
+   */
+  private plan(media: MediaSession, facing: LegSide, rtcpMux: boolean, o: SignalOptions, fallbackRtcp = false): MediaPlan {
     const stream = media.stream as Stream;
     const leg = stream[facing];
     const iface = this.interfaceFor(media.sides[facing].interfaceName);
     return {
       address: o.mediaAddress ?? iface.advertised,
       port: leg.localPort,
-      rtcpPort: rtcpMux ? leg.localPort : leg.localPort + 1,
+      rtcpPort: rtcpMux && !fallbackRtcp ? leg.localPort : leg.localPort + 1,
       rtcpMux,
     };
   }
 
-  private rewrite(parsed: ParsedSdp, media: Array<MediaPlan | undefined>, o: SignalOptions): Buffer {
+  /** The SDP for `receiver`; with `replace`, its o= and s= lines stay as that party first saw them. */
+  private rewrite(call: Call, receiver: LegSide, parsed: ParsedSdp, media: Array<MediaPlan | undefined>, o: SignalOptions): Buffer {
+    const sent = call.sent[receiver];
+    sent.sessionName ??= parsed.summary.sessionName;
+    const version = parsed.summary.origin.sessionVersion;
+    if (sent.version === undefined && /^\d{1,20}$/.test(version)) sent.version = BigInt(version);
+    const options: RewriteOptions = {
+      media,
+      replace: o.replace,
+      sessionName: sent.sessionName,
+      sdpVersion: sent.version,
+      ice: o.ice ?? 'default',
+      noRtcpAttribute: o.noRtcpAttribute,
+      fullRtcpAttribute: o.fullRtcpAttribute,
+    };
     try {
-      return rewriteSdp(parsed, {
-        media,
-        replace: o.replace,
-        ice: o.ice ?? 'default',
-        noRtcpAttribute: o.noRtcpAttribute,
-        fullRtcpAttribute: o.fullRtcpAttribute,
-      });
+      let out = rewriteSdp(parsed, options);
+      if (!o.replace?.includes('sdp-version') || sent.version === undefined) return out;
+      // the version grows only when what this party is sent changes (rtpengine's sdp_version_check)
+      if (sent.last && !out.equals(sent.last)) {
+        sent.version += 1n;
+        out = rewriteSdp(parsed, { ...options, sdpVersion: sent.version });
+      }
+      sent.last = out;
+      return out;
     } catch (error) {
       if (error instanceof SdpError) throw new CallError('Incomplete SDP specification', error.message);
       throw error;
@@ -343,15 +425,20 @@ export class CallRegistry extends EventEmitter<CallRegistryEvents> {
     }
   }
 
+  /**
+   * Which timeout, if any, ends the call now. An unanswered call lives as long as either its
+   * offerer's media or the offer timeout allows (rtpengine checks the offerer's streams against
+   * `timeout` and the unfilled callee streams against `offer-timeout`).
+   */
   private expired(call: Call, now: number, t: CallTimeouts): EndReason | null {
     if (call.deleteAtMono !== null && now >= call.deleteAtMono) return 'deleted';
     if (t.finalTimeout > 0 && now - call.createdMono >= t.finalTimeout * 1000) return 'final-timeout';
-    if (!call.answered) return now - call.lastSignalMono >= t.offerTimeout * 1000 ? 'offer-timeout' : null;
-    const limit = (call.onHold() ? t.silentTimeout : t.timeout) * 1000;
+    const held = call.answered && call.onHold();
+    const seconds = !call.answered ? Math.max(t.timeout, t.offerTimeout) : held ? t.silentTimeout : t.timeout;
     const since = (): number => now - Math.max(call.lastMediaMono, call.lastSignalMono);
-    if (since() < limit) return null;
+    if (since() < seconds * 1000) return null;
     this.refreshMedia(call);
-    if (since() < limit) return null;
-    return call.onHold() ? 'silent-timeout' : 'timeout';
+    if (since() < seconds * 1000) return null;
+    return !call.answered ? 'offer-timeout' : held ? 'silent-timeout' : 'timeout';
   }
 }

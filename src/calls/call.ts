@@ -14,6 +14,17 @@ export interface Party {
   labels: Record<string, string>;
 }
 
+/**
+ * What the relay last sent to one side, for the `replace` options that keep that side's view of
+ * the session stable (rtpengine keeps these per receiving party): the first s= line it was sent,
+ * and the o= version, which grows only when the SDP sent to it changes.
+ */
+export interface SentSdp {
+  sessionName?: string;
+  version?: bigint;
+  last?: Buffer;
+}
+
 export class Call {
   readonly created = unixSeconds();
   readonly createdMono = monotonicMs();
@@ -28,6 +39,9 @@ export class Call {
   readonly parties = new Map<string, Party>();
   readonly sides: Record<LegSide, string | null> = { a: null, b: null };
   readonly media: MediaSession[] = [];
+  readonly sent: Record<LegSide, SentSdp> = { a: {}, b: {} };
+  /** The via-branch of the first offer, kept for the callee until its tag is known. */
+  untaggedViaBranch?: string;
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(readonly callId: string) {}
@@ -39,14 +53,27 @@ export class Call {
     return run;
   }
 
-  party(tag: string, viaBranch?: string): Party {
+  party(tag: string): Party {
     let p = this.parties.get(tag);
     if (!p) {
       p = { tag, created: unixSeconds(), labels: {} };
       this.parties.set(tag, p);
     }
-    if (viaBranch) p.viaBranch = viaBranch;
     return p;
+  }
+
+  /**
+   * Keeps an offer's via-branch with the party the offer goes to, as rtpengine does: the branch
+   * names the callee's fork, not the caller. An untagged callee gets it once its tag is known.
+   */
+  branchTo(side: LegSide, viaBranch?: string): void {
+    if (!viaBranch) return;
+    const tag = this.sides[side];
+    if (tag === null) {
+      this.untaggedViaBranch ??= viaBranch;
+      return;
+    }
+    this.party(tag).viaBranch ??= viaBranch;
   }
 
   /** The side of a tag, assigning a free side to a new tag. */
@@ -59,6 +86,8 @@ export class Call {
     }
     if (this.sides.b === null) {
       this.sides.b = tag;
+      this.branchTo('b', this.untaggedViaBranch);
+      this.untaggedViaBranch = undefined;
       return 'b';
     }
     // A new answerer (a forked branch answering): it takes over side b.

@@ -38,7 +38,7 @@ export interface DeleteOptions {
   callId: string;
   fromTag?: string;
   toTag?: string;
-  /** Seconds; undefined = the relay's default, 0 = at once. */
+  /** Seconds; undefined or negative = the relay's default, 0 = at once. */
   delay?: number;
 }
 

@@ -91,11 +91,14 @@ export class Dispatcher {
   }
 
   private async offer(req: NgRequest): Promise<NgReplyDict> {
-    if (req.supports.includes('load limit') && this.calls.atCapacity() && !this.calls.get(req.callId ?? '')) {
-      return { result: 'load limit', message: 'Parallel session limit reached' };
+    try {
+      return { result: 'ok', sdp: await this.calls.offer(signalOptions(req)) };
+    } catch (error) {
+      // rtpengine's newer reply for a controller that can handle it (Kamailio: `supports load limit`)
+      const limited = error instanceof CallError && error.reason === 'Parallel session limit reached';
+      if (limited && req.supports.includes('load limit')) return { result: 'load limit', message: error.reason };
+      return asRequestError(error);
     }
-    const sdp = await this.calls.offer(signalOptions(req)).catch(asRequestError);
-    return { result: 'ok', sdp };
   }
 
   private async answer(req: NgRequest): Promise<NgReplyDict> {
@@ -105,32 +108,35 @@ export class Dispatcher {
 
   private async delete(req: NgRequest): Promise<NgReplyDict> {
     const flags = new Set(req.flags);
-    let call;
+    const options = {
+      callId: req.callId ?? '',
+      fromTag: req.fromTag,
+      toTag: flags.has('to-tag') ? req.toTag : undefined,
+      delay: req.deleteDelay,
+    };
+    // rtpengine reports the stats of a branch it found by tag; a call-wide delete has none
+    const withStats = !flags.has('fast') && !!req.fromTag;
+    let stats;
     try {
-      call = await this.calls.delete({
-        callId: req.callId ?? '',
-        fromTag: req.fromTag,
-        toTag: flags.has('to-tag') ? req.toTag : undefined,
-        delay: req.deleteDelay,
-      });
+      stats = await this.calls.delete(options, withStats ? (call) => callStats(call, req.toTag || req.fromTag) : undefined);
     } catch (error) {
       if (!(error instanceof CallError) || flags.has('fatal')) return asRequestError(error);
       return { result: 'ok', warning: error.reason };
     }
-    if (flags.has('fast') || !req.fromTag) return { result: 'ok' };
-    return { ...callStats(call), result: 'ok' };
+    return { ...stats, result: 'ok' };
   }
 
   private async query(req: NgRequest): Promise<NgReplyDict> {
     const call = this.calls.get(req.callId ?? '');
     if (!call || call.ended) throw new NgRequestError('Unknown call-id');
-    return { ...callStats(call), result: 'ok' };
+    return { ...callStats(call, req.toTag || req.fromTag), result: 'ok' };
   }
 
   private async list(req: NgRequest): Promise<NgReplyDict> {
     const raw = req.options['limit'];
-    const limit = typeof raw === 'number' ? raw : Number(raw?.toString() ?? 32);
-    const ids = [...this.calls.calls.keys()].slice(0, Number.isFinite(limit) && limit >= 0 ? limit : 32);
+    const limit = raw === undefined ? 32 : typeof raw === 'number' ? raw : Number(raw.toString());
+    if (Number.isFinite(limit) && limit < 0) throw new NgRequestError('invalid limit, must be >= 0');
+    const ids = [...this.calls.calls.keys()].slice(0, Number.isFinite(limit) ? limit : 32);
     return { calls: ids, result: 'ok' };
   }
 
