@@ -260,7 +260,7 @@ Napi::Value EngineWrap::activate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Engine& e = engine(env);
   const uint32_t id = info[1].IsNumber() ? u32(info[1], "stream id") : kAllStreams;
-  RTPHUB_CALL(env, e.activate(u32(info[0], "request"), id));
+  RTPHUB_CALL(env, e.activate(u32(info[0], "request"), id, info[2].ToBoolean().Value()));
   return Napi::Number::New(env, id == kAllStreams ? e.threads() : 1);
 }
 

@@ -45,6 +45,7 @@ struct Command {
   uint32_t request = 0;
   uint32_t slot = 0;
   uint32_t generation = 0;
+  bool standby = false;  // Activate: false starts forwarding, true stops it (stepping down)
   std::unique_ptr<StreamSetup> setup;
 };
 

@@ -325,7 +325,7 @@ void Engine::export_stream(uint32_t request, uint32_t stream_id) {
   send(shard_index, command);
 }
 
-void Engine::activate(uint32_t request, uint32_t stream_id) {
+void Engine::activate(uint32_t request, uint32_t stream_id, bool standby) {
   check_open();
   if (stream_id != kAllStreams) {
     unsigned shard_index;
@@ -336,6 +336,7 @@ void Engine::activate(uint32_t request, uint32_t stream_id) {
     command.request = request;
     command.slot = slot_index;
     command.generation = slot.generation;
+    command.standby = standby;
     send(shard_index, command);
     return;
   }
@@ -344,6 +345,7 @@ void Engine::activate(uint32_t request, uint32_t stream_id) {
     command.type = CommandType::Activate;
     command.request = request;
     command.slot = kAllStreams;
+    command.standby = standby;
     send(i, command);
   }
 }

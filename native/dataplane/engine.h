@@ -62,7 +62,8 @@ class Engine {
   void update(uint32_t request, uint32_t stream_id, LegRequest (&legs)[2]);
   void close_stream(uint32_t request, uint32_t stream_id);
   void export_stream(uint32_t request, uint32_t stream_id);
-  void activate(uint32_t request, uint32_t stream_id);  // kAllStreams: every standby stream; one Done per worker
+  // Starts (standby false) or stops (true) forwarding; kAllStreams: every stream, one Done per worker.
+  void activate(uint32_t request, uint32_t stream_id, bool standby);
   bool read_leg_counters(uint32_t stream_id, unsigned side, uint64_t* out) const;
   void read_engine_counters(uint64_t* out) const;
   uint32_t ports_in_use() const;

@@ -375,10 +375,10 @@ void Worker::export_stream(Command& command) {
 
 void Worker::activate(Command& command) {
   if (command.slot == kAllStreams) {
-    for (uint32_t slot : table_.live()) table_.at(slot)->standby = false;
+    for (uint32_t slot : table_.live()) table_.at(slot)->standby = command.standby;
   } else {
     Stream* stream = live_stream(command.slot, command.generation);
-    if (stream != nullptr) stream->standby = false;
+    if (stream != nullptr) stream->standby = command.standby;
   }
   Event done;
   done.type = EventType::Done;

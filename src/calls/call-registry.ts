@@ -40,6 +40,8 @@ export interface CallRegistryOptions {
 
 export interface CallRegistryEvents {
   ended: [call: Call, reason: EndReason];
+  /** A change a standby relay must know about: offer, answer, endpoint learned. */
+  changed: [call: Call];
 }
 
 export interface CallTotals {
@@ -103,7 +105,9 @@ export class CallRegistry extends EventEmitter<CallRegistryEvents> {
       // ended while this offer waited its turn: the call-id starts a new call
       if (target.ended) return this.offer(o);
       try {
-        return await this.applyOffer(target, o, parsed);
+        const sdp = await this.applyOffer(target, o, parsed);
+        this.changed(target);
+        return sdp;
       } catch (error) {
         // rtpengine destroys the whole call when it runs out of ports, even on a re-offer
         const outOfPorts = error instanceof CallError && error.reason === 'Ran out of ports';
@@ -118,9 +122,11 @@ export class CallRegistry extends EventEmitter<CallRegistryEvents> {
     const parsed = this.parse(o.sdp);
     const call = this.calls.get(o.callId);
     if (!call || call.ended) throw new CallError('Unknown call-id');
-    return call.exclusive(() => {
+    return call.exclusive(async () => {
       if (call.ended) throw new CallError('Unknown call-id');
-      return this.applyAnswer(call, o, parsed);
+      const sdp = await this.applyAnswer(call, o, parsed);
+      this.changed(call);
+      return sdp;
     });
   }
 
@@ -404,6 +410,34 @@ export class CallRegistry extends EventEmitter<CallRegistryEvents> {
     if (!entry) return;
     if (kind === 'rtp') entry.media.sides[leg].learned = endpoint;
     else entry.media.sides[leg].learnedRtcp = endpoint;
+    this.changed(entry.call);
+  }
+
+  private changed(call: Call): void {
+    if (call.standby || call.ended) return;
+    call.version++;
+    this.emit('changed', call);
+  }
+
+  /** Adds a call restored from a restoration record (hot standby); replaces any call of that id. */
+  async insert(call: Call): Promise<void> {
+    const previous = this.calls.get(call.callId);
+    if (previous && previous !== call) await previous.exclusive(() => this.remove(previous));
+    this.calls.set(call.callId, call);
+    for (const media of call.media) if (media?.stream) this.byStream.set(media.stream.id, { call, media });
+  }
+
+  /** Removes a call without ending it (the peer relay owns it and reports its end). */
+  async forget(callId: string): Promise<void> {
+    const call = this.calls.get(callId);
+    if (call) await call.exclusive(() => this.remove(call));
+  }
+
+  private async remove(call: Call): Promise<void> {
+    if (call.ended) return;
+    call.ended = true;
+    if (this.calls.get(call.callId) === call) this.calls.delete(call.callId);
+    await Promise.all(call.media.map((m) => this.releaseMedia(m)));
   }
 
   /** Updates the call's last media time from the legs' counters. */
@@ -420,6 +454,7 @@ export class CallRegistry extends EventEmitter<CallRegistryEvents> {
     const now = monotonicMs();
     const t = this.options.timeouts;
     for (const call of this.calls.values()) {
+      if (call.standby) continue;
       const reason = this.expired(call, now, t);
       if (reason) void call.exclusive(() => this.end(call, reason));
     }

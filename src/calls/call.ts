@@ -26,8 +26,11 @@ export interface SentSdp {
 }
 
 export class Call {
-  readonly created = unixSeconds();
   readonly createdMono = monotonicMs();
+  /** Grows with every change a standby relay must know about (restoration record version). */
+  version = 0;
+  /** Held for the peer relay (hot standby): pre-created, not forwarding, no timeouts. */
+  standby = false;
   lastSignal = unixSeconds();
   lastSignalMono = monotonicMs();
   /** Last time media was seen on any leg (monotonic ms), refreshed lazily by the sweeper. */
@@ -44,7 +47,10 @@ export class Call {
   untaggedViaBranch?: string;
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(readonly callId: string) {}
+  constructor(
+    readonly callId: string,
+    readonly created = unixSeconds(),
+  ) {}
 
   /** Runs `op` after every operation already queued on this call. */
   exclusive<T>(op: () => Promise<T>): Promise<T> {

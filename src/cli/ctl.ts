@@ -2,13 +2,15 @@
  * `rtphub ctl [--ng=IP:PORT] COMMAND [ARGS]`: an operator's ng client. Prints the reply as JSON
  * and exits 0 when the relay answered `ok`/`pong`, 1 otherwise.
  *   ping | list | statistics | query CALL-ID | delete CALL-ID [FROM-TAG]
+ *   ha | switchover | active | standby        (high availability; see src/ha/admin.ts)
  */
 import { parseArgs } from 'node:util';
 import { BEncodable, toPlain } from '../ng/bencode';
 import { NgClient } from '../ng/client';
 import { parseListenAddress } from '../ng/listen-address';
 
-const usage = 'usage: rtphub ctl [--ng=IP:PORT] ping | list | statistics | query CALL-ID | delete CALL-ID [FROM-TAG]';
+const usage =
+  'usage: rtphub ctl [--ng=IP:PORT] ping | list | statistics | query CALL-ID | delete CALL-ID [FROM-TAG] | ha | switchover | active | standby';
 
 function commandFor(words: string[]): Record<string, BEncodable> {
   const [name, callId, fromTag] = words;
@@ -17,6 +19,12 @@ function commandFor(words: string[]): Record<string, BEncodable> {
     case 'list':
     case 'statistics':
       return { command: name };
+    case 'ha':
+      return { command: 'cli', 'cli args': 'ha status' };
+    case 'switchover':
+    case 'active':
+    case 'standby':
+      return { command: 'cli', 'cli args': `ha ${name}` };
     case 'query':
     case 'delete':
       if (!callId) throw new Error(usage);

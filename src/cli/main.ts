@@ -17,6 +17,9 @@ import { parseListenAddress } from '../ng/listen-address';
 import { NgServer } from '../ng/server';
 import { ctl } from './ctl';
 import { watchNgServer } from '../metrics/ng';
+import { haCli } from '../ha/admin';
+import type { HaNode } from '../ha/ha-node';
+import { startHa } from '../ha/setup';
 
 const pinoLevels = ['fatal', 'fatal', 'fatal', 'error', 'warn', 'info', 'info', 'debug'] as const;
 
@@ -26,6 +29,7 @@ export interface Running {
   ng: NgServer;
   metrics: Metrics;
   http: MetricsServer | null;
+  ha: HaNode | null;
   stop(): Promise<void>;
 }
 
@@ -56,7 +60,8 @@ export async function start(config: Config, log: pino.Logger): Promise<Running> 
   calls.on('ended', (call, reason) => {
     if (reason !== 'deleted' && reason !== 'shutdown') log.info({ callId: call.callId, reason }, 'call ended by timeout');
   });
-  const dispatcher = new Dispatcher({ calls, relay });
+  let ha: HaNode | null = null;
+  const dispatcher = new Dispatcher({ calls, relay, cli: (args) => haCli(ha)(args) });
   const ng = new NgServer({
     handler: dispatcher.handler,
     listenNg: config['listen-ng'] || null,
@@ -73,7 +78,10 @@ export async function start(config: Config, log: pino.Logger): Promise<Running> 
       const where = parseListenAddress(config['listen-http']);
       http = await metrics.listen(where.address, where.port);
     }
+    ha = await startHa(config, calls, relay, log);
   } catch (error) {
+    await ha?.close();
+    await http?.close();
     await ng.close();
     await relay.close();
     throw error;
@@ -83,6 +91,7 @@ export async function start(config: Config, log: pino.Logger): Promise<Running> 
   if (info.backendNote) log.warn({ note: info.backendNote }, 'preferred backend unavailable');
   if (config.pidfile) fs.writeFileSync(config.pidfile, `${process.pid}\n`);
   const stop = async (): Promise<void> => {
+    await ha?.close();
     await ng.close();
     await http?.close();
     await calls.closeAll();
@@ -90,7 +99,7 @@ export async function start(config: Config, log: pino.Logger): Promise<Running> 
     if (config.pidfile) fs.rmSync(config.pidfile, { force: true });
     log.info('relay stopped');
   };
-  return { relay, calls, ng, metrics, http, stop };
+  return { relay, calls, ng, metrics, http, ha, stop };
 }
 
 function serve(argv: string[]): void {

@@ -33,6 +33,11 @@ export interface SideRecord {
   direction: 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
   codecs: CodecRecord[];
   interfaceName: string;
+  initialized: boolean;
+  send: boolean;
+  recv: boolean;
+  ice: boolean;
+  singlePort: boolean;
 }
 
 export interface MediaRecord {
@@ -42,6 +47,7 @@ export interface MediaRecord {
   rejected: boolean;
   offererOfferedMux: boolean;
   relayOfferedMux: boolean;
+  answerDecidesMux: boolean;
   a: SideRecord;
   b: SideRecord;
   /** The data plane's record of the stream (native/snapshot), or null when it has none. */
@@ -71,6 +77,16 @@ export interface CallRecord {
   sideB: string | null;
   parties: PartyRecord[];
   media: MediaRecord[];
+  /** What the relay last sent each side (for `replace` session-name / sdp-version). */
+  sent: { a: SentRecord; b: SentRecord };
+  untaggedViaBranch?: string;
+}
+
+export interface SentRecord {
+  sessionName?: string;
+  /** o= version as decimal text (64-bit). */
+  version?: string;
+  last?: Buffer;
 }
 
 const DIRECTIONS = new Set(['sendrecv', 'sendonly', 'recvonly', 'inactive']);
@@ -89,7 +105,12 @@ function side(s: SideRecord): BEncodable {
     d: s.direction,
     c: s.codecs.map((c) => [c.payloadType, c.name, c.clockRate ?? 0, c.channels ?? 0, c.fmtp ?? '']),
     i: s.interfaceName,
+    fl: (s.initialized ? 1 : 0) | (s.send ? 2 : 0) | (s.recv ? 4 : 0) | (s.ice ? 8 : 0) | (s.singlePort ? 16 : 0),
   };
+}
+
+function sent(s: SentRecord): BEncodable {
+  return { n: s.sessionName, v: s.version, l: s.last };
 }
 
 export function encodeRecord(r: CallRecord): Buffer {
@@ -113,10 +134,13 @@ export function encodeRecord(r: CallRecord): Buffer {
       rj: m.rejected ? 1 : 0,
       om: m.offererOfferedMux ? 1 : 0,
       rm: m.relayOfferedMux ? 1 : 0,
+      ad: m.answerDecidesMux ? 1 : 0,
       a: side(m.a),
       b: side(m.b),
       st: m.stream ?? '',
     })),
+    sn: { a: sent(r.sent.a), b: sent(r.sent.b) },
+    uv: r.untaggedViaBranch,
   });
 }
 
@@ -145,6 +169,10 @@ class Fields {
 
   flag(key: string): boolean {
     return this.int(key, 0, 1) === 1;
+  }
+
+  has(key: string): boolean {
+    return this.entries[key] !== undefined;
   }
 
   text(key: string, maxLength = 4096): string {
@@ -214,6 +242,7 @@ function readCodec(value: BValue, path: string): CodecRecord {
 function readSide(f: Fields): SideRecord {
   const direction = f.text('d', 16);
   if (!DIRECTIONS.has(direction)) throw new RecordFormatError(`invalid restoration record: unknown direction '${direction}'`);
+  const flags = f.has('fl') ? f.int('fl', 0, 31) : 0;
   return {
     signalled: f.endpoint('s'),
     signalledRtcp: f.endpoint('sr'),
@@ -223,7 +252,23 @@ function readSide(f: Fields): SideRecord {
     direction: direction as SideRecord['direction'],
     codecs: f.list('c').map((c, i) => readCodec(c, `codec ${i}`)),
     interfaceName: f.text('i', 256),
+    initialized: (flags & 1) !== 0,
+    send: (flags & 2) !== 0,
+    recv: (flags & 4) !== 0,
+    ice: (flags & 8) !== 0,
+    singlePort: (flags & 16) !== 0,
   };
+}
+
+function readSent(f: Fields): SentRecord {
+  const out: SentRecord = {};
+  if (f.has('n')) out.sessionName = f.text('n');
+  if (f.has('v')) {
+    out.version = f.text('v', 24);
+    if (!/^\d+$/.test(out.version)) throw new RecordFormatError('invalid restoration record: sent version must be decimal');
+  }
+  if (f.has('l')) out.last = f.bytes('l');
+  return out;
 }
 
 function readMedia(value: BValue, i: number): MediaRecord {
@@ -236,6 +281,7 @@ function readMedia(value: BValue, i: number): MediaRecord {
     rejected: f.flag('rj'),
     offererOfferedMux: f.flag('om'),
     relayOfferedMux: f.flag('rm'),
+    answerDecidesMux: f.has('ad') ? f.flag('ad') : false,
     a: readSide(f.dict('a')),
     b: readSide(f.dict('b')),
     stream: stream.length > 0 ? stream : null,
@@ -273,5 +319,7 @@ export function decodeRecord(bytes: Buffer): CallRecord {
       return { tag: pf.text('t', 1024), ...(viaBranch ? { viaBranch } : {}), labels: pf.labels('lb') };
     }),
     media: f.list('md').map(readMedia),
+    sent: f.has('sn') ? { a: readSent(f.dict('sn').dict('a')), b: readSent(f.dict('sn').dict('b')) } : { a: {}, b: {} },
+    ...(f.has('uv') ? { untaggedViaBranch: f.text('uv', 1024) } : {}),
   };
 }

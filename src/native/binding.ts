@@ -66,8 +66,8 @@ export interface NativeEngine {
   updateStream(request: number, id: number, a: NativeLeg, b: NativeLeg): void;
   closeStream(request: number, id: number): void;
   exportStream(request: number, id: number): void;
-  /** Returns how many `done` events will answer (one per worker when activating all). */
-  activate(request: number, id: number | null): number;
+  /** Starts (standby false) or stops forwarding; returns how many `done` events will answer (one per worker for all). */
+  activate(request: number, id: number | null, standby: boolean): number;
   readLegCounters(id: number, side: number, out: Float64Array): boolean;
   readEngineCounters(out: Float64Array): void;
   info(): NativeEngineInfo;

@@ -251,10 +251,19 @@ export class Relay extends EventEmitter<RelayEvents> {
 
   /** Starts forwarding on standby streams: one stream, or all of them. */
   async activate(stream?: Stream): Promise<void> {
+    await this.setStandby(stream, false);
+  }
+
+  /** Stops forwarding (sockets stay bound) on one stream, or all of them: stepping down. */
+  async deactivate(stream?: Stream): Promise<void> {
+    await this.setStandby(stream, true);
+  }
+
+  private async setStandby(stream: Stream | undefined, standby: boolean): Promise<void> {
     this.checkOpen();
     if (stream?.closed) throw new ClosedError(`stream ${stream.id} is closed`);
     const request = this.request();
-    const answers = this.engine.activate(request, stream ? stream.id : null);
+    const answers = this.engine.activate(request, stream ? stream.id : null, standby);
     await this.wait(request, answers);
   }
 

@@ -18,6 +18,8 @@ export interface DispatcherOptions {
   calls: CallRegistry;
   relay: Relay;
   startedAt?: number;
+  /** Operator commands carried by ng `cli` (`cli args`: e.g. `ha switchover`). */
+  cli?: (args: string[]) => Promise<NgReplyDict>;
 }
 
 const RTCP_MUX_OPTIONS: readonly RtcpMuxOption[] = ['offer', 'require', 'demux', 'accept', 'reject'];
@@ -62,7 +64,7 @@ export class Dispatcher {
   private readonly relay: Relay;
   private readonly startedAt: number;
 
-  constructor(options: DispatcherOptions) {
+  constructor(private readonly options: DispatcherOptions) {
     this.calls = options.calls;
     this.relay = options.relay;
     this.startedAt = options.startedAt ?? Date.now();
@@ -85,9 +87,18 @@ export class Dispatcher {
         return this.list(req);
       case 'statistics':
         return this.statistics();
+      case 'cli':
+        return this.cli(req);
       default:
         throw new NgRequestError('Unrecognized command');
     }
+  }
+
+  private async cli(req: NgRequest): Promise<NgReplyDict> {
+    const raw = req.options['cli-args'];
+    const args = (raw === undefined ? '' : raw.toString()).trim().split(/\s+/).filter(Boolean);
+    if (!this.options.cli || args.length === 0) throw new NgRequestError('Unrecognized command');
+    return this.options.cli(args);
   }
 
   private async offer(req: NgRequest): Promise<NgReplyDict> {
