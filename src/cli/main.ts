@@ -20,6 +20,9 @@ import { watchNgServer } from '../metrics/ng';
 import { haCli } from '../ha/admin';
 import type { HaNode } from '../ha/ha-node';
 import { startHa } from '../ha/setup';
+import { CallBridge } from '../ha/call-bridge';
+import { RedisStore } from '../store/redis-store';
+import os from 'node:os';
 
 const pinoLevels = ['fatal', 'fatal', 'fatal', 'error', 'warn', 'info', 'info', 'debug'] as const;
 
@@ -30,6 +33,7 @@ export interface Running {
   metrics: Metrics;
   http: MetricsServer | null;
   ha: HaNode | null;
+  store: RedisStore | null;
   stop(): Promise<void>;
 }
 
@@ -61,6 +65,7 @@ export async function start(config: Config, log: pino.Logger): Promise<Running> 
     if (reason !== 'deleted' && reason !== 'shutdown') log.info({ callId: call.callId, reason }, 'call ended by timeout');
   });
   let ha: HaNode | null = null;
+  let store: RedisStore | null = null;
   const dispatcher = new Dispatcher({ calls, relay, cli: (args) => haCli(ha)(args) });
   const ng = new NgServer({
     handler: dispatcher.handler,
@@ -79,7 +84,9 @@ export async function start(config: Config, log: pino.Logger): Promise<Running> 
       http = await metrics.listen(where.address, where.port);
     }
     ha = await startHa(config, calls, relay, log);
+    store = await startStore(config, calls, relay, log);
   } catch (error) {
+    await store?.close();
     await ha?.close();
     await http?.close();
     await ng.close();
@@ -91,6 +98,7 @@ export async function start(config: Config, log: pino.Logger): Promise<Running> 
   if (info.backendNote) log.warn({ note: info.backendNote }, 'preferred backend unavailable');
   if (config.pidfile) fs.writeFileSync(config.pidfile, `${process.pid}\n`);
   const stop = async (): Promise<void> => {
+    await store?.close();
     await ha?.close();
     await ng.close();
     await http?.close();
@@ -99,7 +107,23 @@ export async function start(config: Config, log: pino.Logger): Promise<Running> 
     if (config.pidfile) fs.rmSync(config.pidfile, { force: true });
     log.info('relay stopped');
   };
-  return { relay, calls, ng, metrics, http, ha, stop };
+  return { relay, calls, ng, metrics, http, ha, store, stop };
+}
+
+async function startStore(config: Config, calls: CallRegistry, relay: Relay, log: pino.Logger): Promise<RedisStore | null> {
+  if (!config.redis) return null;
+  const store = new RedisStore({
+    url: config.redis,
+    nodeId: config['ha-node-id'] || os.hostname(),
+    calls,
+    bridge: new CallBridge(calls, relay),
+    leaseMs: config['redis-lease-ms'],
+    expireSeconds: config['redis-expires'],
+  });
+  store.on('error', (error) => log.warn({ err: error }, 'redis'));
+  store.on('adopted', (from, ids) => log.warn({ from, calls: ids.length }, 'adopted the calls of a failed relay'));
+  await store.start();
+  return store;
 }
 
 function serve(argv: string[]): void {
