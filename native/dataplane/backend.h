@@ -45,7 +45,7 @@ class PacketSink {
 
 struct BackendConfig {
   unsigned coalesce_us = 0;   // gather packets this long after a wake-up
-  unsigned buffers = 1024;    // receive buffers per worker (power of two)
+  unsigned buffers = 4096;    // receive buffers per worker (power of two): bursts while descheduled
   unsigned buffer_size = 2048;
   unsigned max_sockets = 0;   // io_uring: registered descriptor slots (0 = from the open-file limit)
   EngineCounters* counters = nullptr;

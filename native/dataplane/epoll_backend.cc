@@ -75,7 +75,7 @@ class EpollBackend final : public Backend {
     int n = epoll_wait(epoll_, events_, kMaxEvents, timeout_ms);
     if (n <= 0) return;
     counters_.add(EngineCounter::wakeups);
-    if (config_.coalesce_us > 0 && static_cast<unsigned>(n) < kMaxEvents) {
+    if (config_.coalesce_us > 0 && static_cast<unsigned>(n) < kMaxEvents && !woken(n)) {
       sleep_us(config_.coalesce_us);
       const int more = epoll_wait(epoll_, events_, kMaxEvents, 0);
       if (more > 0) n = more;
@@ -99,6 +99,13 @@ class EpollBackend final : public Backend {
   }
 
  private:
+  // A wake-up from the command ring is served at once: the window is for packets, not commands.
+  bool woken(int n) const {
+    for (int i = 0; i < n; i++)
+      if (events_[i].data.fd == wake_fd_) return true;
+    return false;
+  }
+
   struct SendError {
     uint64_t token;
     int error;

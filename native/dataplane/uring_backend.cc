@@ -116,7 +116,7 @@ class UringBackend final : public Backend {
     io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, timeout_ms < 0 ? nullptr : &wait, nullptr);
     if (io_uring_cq_ready(&ring_) == 0) return;
     counters_.add(EngineCounter::wakeups);
-    if (config_.coalesce_us > 0 && io_uring_cq_ready(&ring_) < kCoalesceTarget) {
+    if (config_.coalesce_us > 0 && io_uring_cq_ready(&ring_) < kCoalesceTarget && !commands_waiting()) {
       __kernel_timespec window{0, static_cast<long long>(config_.coalesce_us) * 1000};
       io_uring_submit_and_wait_timeout(&ring_, &cqe, kCoalesceTarget, &window, nullptr);
     }
@@ -181,6 +181,16 @@ class UringBackend final : public Backend {
     enabled_ = true;
     syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0);
     arm_wake();
+  }
+
+  // A wake-up from the command ring is served at once: the window is for packets, not commands.
+  bool commands_waiting() {
+    unsigned head;
+    io_uring_cqe* cqe;
+    io_uring_for_each_cqe(&ring_, head, cqe) {
+      if ((io_uring_cqe_get_data64(cqe) >> kOpShift) == kOpWake) return true;
+    }
+    return false;
   }
 
   io_uring_sqe* next_sqe() {

@@ -199,7 +199,7 @@ export class Relay extends EventEmitter<RelayEvents> {
       portMax: options.portMax ?? 40000,
       threads: options.threads ?? os.availableParallelism(),
       backend: options.backend ?? 'auto',
-      coalesceUs: options.coalesceUs ?? 0,
+      coalesceUs: options.coalesceUs ?? 500,
       idleTimeoutMs: options.idleTimeoutMs ?? 0,
       learningWindowMs: options.learningWindowMs ?? 3000,
     };

@@ -67,7 +67,7 @@ export interface RelayOptions {
   threads?: number;
   /** Packet loop; default `auto` (io_uring when available, else epoll). */
   backend?: BackendName | 'auto';
-  /** Coalescing window in microseconds: how long a worker gathers packets after a wake-up (0 = off). */
+  /** Coalescing window in microseconds: how long a worker gathers packets after a wake-up (0 = off; default 500). */
   coalesceUs?: number;
   /** Emit an `idle` event when a leg has received nothing for this long (ms; 0 = never). */
   idleTimeoutMs?: number;
