@@ -29,9 +29,9 @@ struct Stream {
 
 class StreamTable {
  public:
-  static constexpr uint32_t kChunkBits = 8;
+  static constexpr uint32_t kChunkBits = 6;
   static constexpr uint32_t kChunkSize = 1u << kChunkBits;
-  static constexpr uint32_t kMaxChunks = 4096;  // 1M streams per worker
+  static constexpr uint32_t kMaxChunks = 16384;  // 1M streams per worker
   static constexpr uint32_t kCapacity = kChunkSize * kMaxChunks;
 
   StreamTable() = default;
