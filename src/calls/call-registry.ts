@@ -42,6 +42,8 @@ export interface CallRegistryEvents {
   ended: [call: Call, reason: EndReason];
   /** A change a standby relay must know about: offer, answer, endpoint learned. */
   changed: [call: Call];
+  /** A media session's stream is about to close (its counters are still readable). */
+  releasing: [call: Call, media: MediaSession];
 }
 
 export interface CallTotals {
@@ -188,7 +190,7 @@ export class CallRegistry extends EventEmitter<CallRegistryEvents> {
     this.signal(media, side, m, o);
     media.rejected = m.rejected;
     if (m.rejected) {
-      await this.releaseMedia(media);
+      await this.releaseMedia(call, media);
       return undefined;
     }
     const peer = other(side);
@@ -235,7 +237,7 @@ export class CallRegistry extends EventEmitter<CallRegistryEvents> {
     if (m.rejected) {
       this.signal(media, side, m, o);
       media.rejected = true;
-      await this.releaseMedia(media);
+      await this.releaseMedia(call, media);
       return undefined;
     }
     if (!media.stream) return undefined;
@@ -391,8 +393,10 @@ export class CallRegistry extends EventEmitter<CallRegistryEvents> {
     return this.options.interfaces.find((i) => i.name === name) ?? this.options.interfaces[0];
   }
 
-  private async releaseMedia(media: MediaSession): Promise<void> {
-    if (media.stream) this.byStream.delete(media.stream.id);
+  private async releaseMedia(call: Call, media: MediaSession): Promise<void> {
+    if (!media.stream) return;
+    this.byStream.delete(media.stream.id);
+    if (!media.stream.closed) this.emit('releasing', call, media);
     await media.release();
   }
 
@@ -400,7 +404,7 @@ export class CallRegistry extends EventEmitter<CallRegistryEvents> {
     if (call.ended) return;
     call.ended = true;
     this.calls.delete(call.callId);
-    await Promise.all(call.media.map((m) => this.releaseMedia(m)));
+    await Promise.all(call.media.map((m) => this.releaseMedia(call, m)));
     if (count) this.totals.ended[reason]++;
     this.emit('ended', call, reason);
   }
@@ -437,7 +441,7 @@ export class CallRegistry extends EventEmitter<CallRegistryEvents> {
     if (call.ended) return;
     call.ended = true;
     if (this.calls.get(call.callId) === call) this.calls.delete(call.callId);
-    await Promise.all(call.media.map((m) => this.releaseMedia(m)));
+    await Promise.all(call.media.map((m) => this.releaseMedia(call, m)));
   }
 
   /** Updates the call's last media time from the legs' counters. */

@@ -3,6 +3,7 @@
  * and exits 0 when the relay answered `ok`/`pong`, 1 otherwise.
  *   ping | list | statistics | query CALL-ID | delete CALL-ID [FROM-TAG]
  *   ha | switchover | active | standby        (high availability; see src/ha/admin.ts)
+ *   proxies                                    (the SIP front's proxy table; see src/sip/admin.ts)
  */
 import { parseArgs } from 'node:util';
 import { BEncodable, toPlain } from '../ng/bencode';
@@ -10,7 +11,7 @@ import { NgClient } from '../ng/client';
 import { parseListenAddress } from '../ng/listen-address';
 
 const usage =
-  'usage: rtphub ctl [--ng=IP:PORT] ping | list | statistics | query CALL-ID | delete CALL-ID [FROM-TAG] | ha | switchover | active | standby';
+  'usage: rtphub ctl [--ng=IP:PORT] ping | list | statistics | query CALL-ID | delete CALL-ID [FROM-TAG] | ha | switchover | active | standby | proxies';
 
 function commandFor(words: string[]): Record<string, BEncodable> {
   const [name, callId, fromTag] = words;
@@ -21,6 +22,8 @@ function commandFor(words: string[]): Record<string, BEncodable> {
       return { command: name };
     case 'ha':
       return { command: 'cli', 'cli args': 'ha status' };
+    case 'proxies':
+      return { command: 'cli', 'cli args': 'proxies' };
     case 'switchover':
     case 'active':
     case 'standby':

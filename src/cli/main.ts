@@ -22,6 +22,10 @@ import type { HaNode } from '../ha/ha-node';
 import { startHa } from '../ha/setup';
 import { CallBridge } from '../ha/call-bridge';
 import { RedisStore } from '../store/redis-store';
+import { CallRecords, startRecords } from '../records/call-records';
+import { sipCli } from '../sip/admin';
+import type { SipFront } from '../sip/front';
+import { startSipFront } from '../sip/start';
 import os from 'node:os';
 
 const pinoLevels = ['fatal', 'fatal', 'fatal', 'error', 'warn', 'info', 'info', 'debug'] as const;
@@ -34,6 +38,8 @@ export interface Running {
   http: MetricsServer | null;
   ha: HaNode | null;
   store: RedisStore | null;
+  records: CallRecords | null;
+  sip: SipFront | null;
   stop(): Promise<void>;
 }
 
@@ -65,8 +71,9 @@ export async function start(config: Config, log: pino.Logger): Promise<Running> 
     if (reason !== 'deleted' && reason !== 'shutdown') log.info({ callId: call.callId, reason }, 'call ended by timeout');
   });
   let ha: HaNode | null = null;
+  let sip: SipFront | null = null;
   let store: RedisStore | null = null;
-  const dispatcher = new Dispatcher({ calls, relay, cli: (args) => haCli(ha)(args) });
+  const dispatcher = new Dispatcher({ calls, relay, cli: (args) => (args[0] === 'proxies' ? sipCli(sip)(args) : haCli(ha)(args)) });
   const ng = new NgServer({
     handler: dispatcher.handler,
     listenNg: config['listen-ng'] || null,
@@ -76,9 +83,11 @@ export async function start(config: Config, log: pino.Logger): Promise<Running> 
   const metrics = new Metrics();
   metrics.watchRelay(relay);
   watchNgServer(metrics, ng, calls);
+  const records = await startRecords(config, calls, relay, metrics, log, () => ha);
   let http: MetricsServer | null = null;
   try {
     await ng.listen();
+    sip = await startSipFront(config, calls, metrics, log);
     if (config['listen-http']) {
       const where = parseListenAddress(config['listen-http']);
       http = await metrics.listen(where.address, where.port);
@@ -86,10 +95,12 @@ export async function start(config: Config, log: pino.Logger): Promise<Running> 
     ha = await startHa(config, calls, relay, log);
     store = await startStore(config, calls, relay, log);
   } catch (error) {
+    await sip?.close();
     await store?.close();
     await ha?.close();
     await http?.close();
     await ng.close();
+    await records?.close();
     await relay.close();
     throw error;
   }
@@ -98,16 +109,19 @@ export async function start(config: Config, log: pino.Logger): Promise<Running> 
   if (info.backendNote) log.warn({ note: info.backendNote }, 'preferred backend unavailable');
   if (config.pidfile) fs.writeFileSync(config.pidfile, `${process.pid}\n`);
   const stop = async (): Promise<void> => {
+    await sip?.close();
     await store?.close();
     await ha?.close();
     await ng.close();
     await http?.close();
     await calls.closeAll();
+    // after the calls: the calls a shutdown ends get their records too
+    await records?.close();
     await relay.close();
     if (config.pidfile) fs.rmSync(config.pidfile, { force: true });
     log.info('relay stopped');
   };
-  return { relay, calls, ng, metrics, http, ha, store, stop };
+  return { relay, calls, ng, metrics, http, ha, store, sip, records, stop };
 }
 
 async function startStore(config: Config, calls: CallRegistry, relay: Relay, log: pino.Logger): Promise<RedisStore | null> {

@@ -182,6 +182,7 @@ const KEY_ALIASES: ReadonlyArray<readonly string[]> = [
   ['sip-message-type'],
   ['sip-code', 'sip-response-code'],
   ['rtpp-flags'],
+  ['cli-args'],
   ['all'],
   ['alias-key'],
   ['audio-player', 'player'],

@@ -156,22 +156,22 @@ test('bad SDP: `Failed to parse SDP` or `Incomplete SDP specification`, and no c
 });
 
 test('--timeout: an answered call without media ends with reason timeout; media keeps one alive', async (t) => {
-  const h = await startOwnRtphub(t, 7, ['--timeout=1']);
+  const h = await startOwnRtphub(t, 7, ['--timeout=2']);
   const [a, b] = [await Party.open(t), await Party.open(t)];
   const started = Date.now();
   await establish(h, 'l-silent', a, b);
   const { toA } = await establish(h, 'l-talking', a, b);
-  const silent = h.ended('l-silent', 4000);
+  const silent = h.ended('l-silent', 8000);
   let seq = 0;
   // the talking call sends every 200 ms until the silent one has timed out (bounded by its deadline)
   let done = false;
   void silent.finally(() => (done = true)).catch(() => undefined);
-  while (!done && Date.now() - started < 4000) {
+  while (!done && Date.now() - started < 8000) {
     await a.send(rtp({ seq: ++seq }), relayAt(toA));
     await new Promise((r) => setTimeout(r, 200));
   }
   t.is(await silent, 'timeout');
-  t.true(Date.now() - started >= 900, 'not before the timeout');
+  t.true(Date.now() - started >= 1900, 'not before the timeout');
   t.deepEqual(await h.request({ command: 'query', 'call-id': 'l-silent' }), UNKNOWN);
   t.is((await h.request({ command: 'query', 'call-id': 'l-talking' })).result, 'ok', 'the call with media lives on');
   t.is(h.running.calls.totals.ended.timeout, 1);
