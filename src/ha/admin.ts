@@ -2,38 +2,79 @@
  * Operator commands for high availability, carried by the ng `cli` command (as rtpengine's CLI
  * rides on its control socket): `ha status`, `ha switchover`, and `ha active` / `ha standby`
  * for operators whose shared address is managed by keepalived (its notify script calls
- * `rtphub ctl active|standby`).
+ * `rtphub ctl active|standby`). The status carries a digest of the call table (ids and record
+ * versions) so that two relays' tables can be compared without listing every call.
  */
 import { NgRequestError } from '../ng/errors';
 import type { NgReplyDict } from '../ng/message';
-import type { HaNode } from './ha-node';
+import type { HaNode, ReplicatedCalls } from './ha-node';
 
 function percentile(sorted: number[], p: number): number {
-  return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+  return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+/** FNV-1a of a string, 32 bits, from a given offset basis. */
+function fnv1a(text: string, basis: number): number {
+  let h = basis;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+/**
+ * Counts and a digest of every call held (id and record version), own and standby alike. The
+ * digest is a sum of per-call hashes, so it needs no sorting and costs little with many calls.
+ */
+export function tableSummary(calls: ReplicatedCalls): { own: number; standby: number; digest: string } {
+  let standby = 0;
+  let high = 0;
+  let low = 0;
+  const table = calls.table();
+  for (const c of table) {
+    if (c.standby) standby++;
+    const key = `${c.callId}\n${c.version}`;
+    high = (high + fnv1a(key, 0x811c9dc5)) >>> 0;
+    low = (low + fnv1a(key, 0x050c5d1f)) >>> 0;
+  }
+  const hex = (n: number): string => n.toString(16).padStart(8, '0');
+  return { own: table.length - standby, standby, digest: hex(high) + hex(low) };
 }
 
 export function haStatus(node: HaNode): NgReplyDict {
   const lag = [...node.sender.stats.lagMs].sort((x, y) => x - y);
   const peer = node.keepalive.peer;
+  const received = node.receiver.stats;
+  const keepalive = node.keepalive.stats;
   return {
     result: 'ok',
     role: node.role,
     epoch: node.epoch,
     peer: peer ? { node: peer.node, role: peer.role, epoch: peer.epoch, alive: node.keepalive.peerAlive ? 1 : 0, sessions: peer.sessions } : {},
+    calls: tableSummary(node.calls),
     replication: {
       connected: node.sender.stats.connected ? 1 : 0,
+      'in sync': node.sender.inSyncWithPeer ? 1 : 0,
+      connects: node.sender.stats.connects,
       'full syncs': node.sender.stats.fullSyncs,
       overflows: node.sender.stats.overflows,
+      'frames sent': node.sender.stats.framesSent,
       'lag p50 ms': percentile(lag, 50),
       'lag p99 ms': percentile(lag, 99),
-      received: node.receiver.stats.upserts,
-      rejected: node.receiver.stats.rejected + node.stats.rejectedRecords,
+      'lag samples': lag.length,
+      received: received.upserts,
+      deletes: received.deletes,
+      'full syncs received': received.fullSyncs,
+      rejected: received.rejected,
+      'protocol errors': received.protocolErrors,
+      'restore failures': node.calls.restoreFailures,
     },
+    keepalives: { sent: keepalive.sent, received: keepalive.received, malformed: keepalive.malformed, lost: keepalive.lost, scheduling: node.keepalive.scheduling },
     takeovers: node.stats.takeovers,
     switchovers: node.stats.switchovers,
+    'step downs': node.stats.stepDowns,
     'split brains': node.stats.splitBrains,
     'dropped calls': node.stats.droppedCalls,
     'last takeover ms': node.stats.lastTakeoverMs,
+    'last takeover phases ms': node.stats.lastTakeoverPhases,
   };
 }
 

@@ -3,6 +3,13 @@
  * stream's data-plane record, exported by its worker) and records back into calls held on
  * standby (streams imported bound but not forwarding), and flips them when a relay takes over or
  * steps down.
+ *
+ * Rebuilding a standby call waits on the data plane twice (close the old streams, import the new
+ * ones), so records are applied in the background: `restore()` and `forget()` only queue the
+ * change, the newest change of a call replacing one not yet started; changes of one call are
+ * applied in order, different calls at once (at most APPLY_CONCURRENCY). The replication link
+ * acknowledges a record once it is accepted, not once its sockets are bound; a takeover first
+ * waits for whatever is still queued (`settle()`).
  */
 import { Call } from '../calls/call';
 import { monotonicMs } from '../calls/clock';
@@ -34,10 +41,23 @@ function restoreSide(target: SideState, r: SideRecord): void {
   Object.assign(target, { ...r, codecs: r.codecs.map((c) => ({ ...c })) });
 }
 
+const APPLY_CONCURRENCY = 64;
+const EXPORT_BATCH = 64;
+
 export class CallBridge implements ReplicatedCalls {
+  /** Records that failed to apply (ports taken, malformed stream records), each reported to `onError`. */
+  restoreFailures = 0;
+  /** Per call, the newest change not yet started: a record, or null to forget the call. */
+  private readonly waiting = new Map<string, CallRecord | null>();
+  private readonly applying = new Set<string>();
+  private running = 0;
+  private readonly slots: Array<() => void> = [];
+  private readonly idle: Array<() => void> = [];
+
   constructor(
     private readonly calls: CallRegistry,
     private readonly relay: Relay,
+    private readonly onError: (error: Error, callId: string) => void = () => undefined,
   ) {}
 
   /** The restoration record of one call, its streams exported by their workers. */
@@ -81,15 +101,72 @@ export class CallBridge implements ReplicatedCalls {
     };
   }
 
+  /** Records of every owned call, exported EXPORT_BATCH at a time. */
   async *ownRecords(owner: string, epoch: number): AsyncIterable<CallRecord> {
-    for (const call of [...this.calls.calls.values()]) {
-      if (call.standby || call.ended) continue;
-      yield await this.record(call, owner, epoch);
+    const owned = [...this.calls.calls.values()].filter((c) => !c.standby && !c.ended);
+    for (let i = 0; i < owned.length; i += EXPORT_BATCH) {
+      const batch = owned.slice(i, i + EXPORT_BATCH).filter((c) => !c.standby && !c.ended);
+      yield* await Promise.all(batch.map((c) => this.record(c, owner, epoch)));
     }
   }
 
+  /** Queues rebuilding a peer's call on standby from its record. */
+  restore(record: CallRecord): void {
+    this.schedule(record.callId, record);
+  }
+
+  /** Queues removing a peer's standby call. */
+  forget(callId: string): void {
+    this.schedule(callId, null);
+  }
+
+  /** Resolves once every queued change has been applied. */
+  settle(): Promise<void> {
+    if (this.waiting.size === 0 && this.applying.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idle.push(resolve));
+  }
+
+  private schedule(callId: string, change: CallRecord | null): void {
+    this.waiting.set(callId, change);
+    if (!this.applying.has(callId)) void this.drain(callId);
+  }
+
+  private async drain(callId: string): Promise<void> {
+    this.applying.add(callId);
+    while (this.waiting.has(callId)) {
+      await this.slot();
+      const change = this.waiting.get(callId);
+      this.waiting.delete(callId);
+      try {
+        if (change) await this.rebuild(change);
+        else if (change === null) await this.calls.forget(callId);
+      } catch (error) {
+        this.restoreFailures++;
+        this.onError(error as Error, callId);
+      } finally {
+        this.release();
+      }
+    }
+    this.applying.delete(callId);
+    if (this.waiting.size === 0 && this.applying.size === 0) for (const wake of this.idle.splice(0)) wake();
+  }
+
+  private async slot(): Promise<void> {
+    if (this.running < APPLY_CONCURRENCY) {
+      this.running++;
+      return;
+    }
+    await new Promise<void>((resolve) => this.slots.push(resolve));
+  }
+
+  private release(): void {
+    const next = this.slots.shift();
+    if (next) next();
+    else this.running--;
+  }
+
   /** Rebuilds a peer's call on standby; an older copy is removed first so its ports are free. */
-  async restore(record: CallRecord): Promise<void> {
+  private async rebuild(record: CallRecord): Promise<void> {
     await this.calls.forget(record.callId);
     const call = new Call(record.callId, record.created / 1000);
     call.standby = true;
@@ -123,15 +200,34 @@ export class CallBridge implements ReplicatedCalls {
     return media;
   }
 
-  forget(callId: string): Promise<void> {
-    return this.calls.forget(callId);
+  /** A standby copy is held, or queued. */
+  holds(callId: string): boolean {
+    if (this.waiting.has(callId)) return this.waiting.get(callId) !== null;
+    const call = this.calls.get(callId);
+    return call !== undefined && call.standby && !call.ended;
   }
 
+  table(): Array<{ callId: string; version: number; standby: boolean }> {
+    return [...this.calls.calls.values()].map((c) => ({ callId: c.callId, version: c.version, standby: c.standby }));
+  }
+
+  owns(callId: string): boolean {
+    const call = this.calls.get(callId);
+    return call !== undefined && !call.standby && !call.ended;
+  }
+
+  /** Standby calls held or queued, less those queued to be forgotten. */
   standbyCallIds(): string[] {
-    return [...this.calls.calls.values()].filter((c) => c.standby).map((c) => c.callId);
+    const ids = new Set([...this.calls.calls.values()].filter((c) => c.standby).map((c) => c.callId));
+    for (const [id, change] of this.waiting) {
+      if (change) ids.add(id);
+      else ids.delete(id);
+    }
+    return [...ids];
   }
 
   async adoptAll(): Promise<number> {
+    await this.settle();
     const adopted = [...this.calls.calls.values()].filter((c) => c.standby);
     await this.relay.activate();
     for (const call of adopted) {
@@ -142,6 +238,7 @@ export class CallBridge implements ReplicatedCalls {
   }
 
   async dropAll(): Promise<string[]> {
+    await this.settle();
     const ids = this.standbyCallIds();
     for (const id of ids) await this.calls.forget(id);
     return ids;

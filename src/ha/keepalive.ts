@@ -4,12 +4,17 @@
  * lost after `missed` consecutive intervals without one. UDP, not the replication TCP link, so a
  * slow replication stream never delays a keep-alive.
  *
- * A watcher whose own event loop stalled cannot tell a silent peer from datagrams still waiting
- * in its socket, so a check that runs late does not count misses; it waits for the next one.
+ * The socket and the watch live in a worker thread (keepalive-worker.ts): at a 20 ms interval a
+ * main thread busy with a burst of offers, a full resync or a garbage collection would otherwise
+ * stop sending keep-alives (the peer takes over a relay that is only busy) or read its peer's
+ * late (and take over a peer that is alive). The main thread pushes its state (role, epoch,
+ * sessions) to the worker; the worker sends it, and stops sending when the main thread has not
+ * pushed for `mainTimeoutMs`, so a control plane that hangs does get replaced. Counters are in
+ * shared memory, readable at any time.
  */
-import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
-import { isIPv6 } from 'node:net';
+import { extname, join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { BDict, decode, encode, isBytes, isDict } from '../ng/bencode';
 
 export type Role = 'active' | 'standby';
@@ -31,6 +36,8 @@ export interface KeepAliveOptions {
   intervalMs: number;
   missed: number;
   state: () => KeepAliveMessage;
+  /** Keep-alives stop when the main thread has not refreshed the state for this long (ms). */
+  mainTimeoutMs?: number;
 }
 
 export interface KeepAliveStats {
@@ -39,6 +46,26 @@ export interface KeepAliveStats {
   malformed: number;
   lost: number;
   lastHeardAt: number;
+}
+
+/** Layout of the shared counters (Float64Array). */
+export const STAT_FIELDS = ['sent', 'received', 'malformed', 'lost', 'lastHeardAt'] as const;
+
+/** Messages between the main thread and the keep-alive worker. */
+export type ToWorker = { type: 'state'; state: KeepAliveMessage; now: boolean } | { type: 'suspect' } | { type: 'close' };
+export type FromWorker =
+  | { type: 'ready'; scheduling: string }
+  | { type: 'failed'; message: string }
+  | { type: 'message'; message: KeepAliveMessage }
+  | { type: 'lost'; message: KeepAliveMessage; silentMs: number; suspected: boolean };
+
+export interface WorkerSetup {
+  listen: { address: string; port: number };
+  peer: { host: string; port: number };
+  intervalMs: number;
+  missed: number;
+  mainTimeoutMs: number;
+  stats: SharedArrayBuffer;
 }
 
 export function parseKeepAlive(bytes: Buffer): KeepAliveMessage | null {
@@ -65,30 +92,75 @@ export function parseKeepAlive(bytes: Buffer): KeepAliveMessage | null {
   };
 }
 
-export class KeepAlive extends EventEmitter<{ message: [KeepAliveMessage]; lost: [KeepAliveMessage] }> {
-  readonly stats: KeepAliveStats = { sent: 0, received: 0, malformed: 0, lost: 0, lastHeardAt: 0 };
-  private socket: dgram.Socket | null = null;
-  private timer: NodeJS.Timeout | null = null;
+export function encodeKeepAlive(s: KeepAliveMessage): Buffer {
+  return encode({ n: s.node, e: s.epoch, r: s.role, p: s.priority, s: s.sessions, l: s.load, h: s.handover ? 1 : 0 });
+}
+
+/** Starts the worker from this file's sibling, through tsx when running from source (tests). */
+function startWorker(setup: WorkerSetup): Worker {
+  const ext = extname(__filename);
+  const file = join(__dirname, `keepalive-worker${ext}`);
+  if (ext === '.ts') {
+    return new Worker(`require(${JSON.stringify(require.resolve('tsx/cjs'))}); require(${JSON.stringify(file)});`, { eval: true, workerData: setup });
+  }
+  return new Worker(file, { workerData: setup });
+}
+
+/** Why the peer was declared lost: how long it had been silent, and whether it was suspected. */
+export interface Loss {
+  silentMs: number;
+  suspected: boolean;
+}
+
+export class KeepAlive extends EventEmitter<{ message: [KeepAliveMessage]; lost: [KeepAliveMessage, Loss] }> {
+  private readonly shared = new SharedArrayBuffer(STAT_FIELDS.length * 8);
+  private readonly counters = new Float64Array(this.shared);
+  private worker: Worker | null = null;
+  private refresh: NodeJS.Timeout | null = null;
   private last: KeepAliveMessage | null = null;
-  private lastCheck = 0;
   private reportedLost = false;
+  /** The keep-alive thread's scheduling (real-time when allowed). */
+  scheduling = 'default';
 
   constructor(private readonly options: KeepAliveOptions) {
     super();
   }
 
+  get stats(): KeepAliveStats {
+    const c = this.counters;
+    return { sent: c[0], received: c[1], malformed: c[2], lost: c[3], lastHeardAt: c[4] };
+  }
+
   async start(): Promise<void> {
-    const socket = dgram.createSocket(isIPv6(this.options.listen.address) ? 'udp6' : 'udp4');
-    this.socket = socket;
-    socket.on('message', (msg) => this.receive(msg));
-    socket.on('error', () => undefined);
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject);
-      socket.bind(this.options.listen.port, this.options.listen.address, () => resolve());
+    const intervalMs = this.options.intervalMs;
+    const worker = startWorker({
+      listen: this.options.listen,
+      peer: this.options.peer,
+      intervalMs,
+      missed: this.options.missed,
+      mainTimeoutMs: this.options.mainTimeoutMs ?? Math.max(10_000, 100 * intervalMs),
+      stats: this.shared,
     });
-    this.lastCheck = Date.now();
-    this.timer = setInterval(() => this.tick(), this.options.intervalMs);
-    this.send();
+    this.worker = worker;
+    await new Promise<void>((resolve, reject) => {
+      worker.once('error', reject);
+      worker.once('exit', (code) => reject(new Error(`keep-alive worker exited (${code})`)));
+      worker.on('message', (m: FromWorker) => {
+        if (m.type === 'ready') {
+          this.scheduling = m.scheduling;
+          resolve();
+        }
+        else if (m.type === 'failed') reject(new Error(`keep-alive socket: ${m.message}`));
+        else this.fromWorker(m);
+      });
+      this.push(true);
+    });
+    worker.removeAllListeners('error');
+    worker.removeAllListeners('exit');
+    worker.on('error', () => undefined);
+    worker.unref();
+    this.refresh = setInterval(() => this.push(false), Math.max(20, 5 * intervalMs));
+    this.refresh.unref();
   }
 
   /** The last message heard from the peer, if any. */
@@ -103,42 +175,39 @@ export class KeepAlive extends EventEmitter<{ message: [KeepAliveMessage]; lost:
 
   /** Sends one keep-alive now (on top of the periodic ones), e.g. to announce a role change. */
   send(): void {
-    if (!this.socket) return;
-    const s = this.options.state();
-    const bytes = encode({ n: s.node, e: s.epoch, r: s.role, p: s.priority, s: s.sessions, l: s.load, h: s.handover ? 1 : 0 });
-    this.socket.send(bytes, this.options.peer.port, this.options.peer.host);
-    this.stats.sent++;
+    this.push(true);
+  }
+
+  /**
+   * Other evidence says the peer's process may be gone (its replication connections closed): it
+   * is lost once one keep-alive is missed, instead of `missed`. A keep-alive heard clears this.
+   */
+  suspect(): void {
+    this.worker?.postMessage({ type: 'suspect' } satisfies ToWorker);
   }
 
   close(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-    this.socket?.close();
-    this.socket = null;
+    if (this.refresh) clearInterval(this.refresh);
+    this.refresh = null;
+    const worker = this.worker;
+    this.worker = null;
+    if (!worker) return;
+    worker.postMessage({ type: 'close' } satisfies ToWorker);
+    void worker.terminate();
   }
 
-  private receive(msg: Buffer): void {
-    const message = parseKeepAlive(msg);
-    if (!message) {
-      this.stats.malformed++;
-      return;
+  private push(now: boolean): void {
+    this.worker?.postMessage({ type: 'state', state: this.options.state(), now } satisfies ToWorker);
+  }
+
+  private fromWorker(m: FromWorker): void {
+    if (m.type === 'message') {
+      this.last = m.message;
+      this.reportedLost = false;
+      this.emit('message', m.message);
+    } else if (m.type === 'lost') {
+      this.reportedLost = true;
+      this.emit('lost', m.message, { silentMs: m.silentMs, suspected: m.suspected });
     }
-    this.stats.received++;
-    this.stats.lastHeardAt = Date.now();
-    this.last = message;
-    this.reportedLost = false;
-    this.emit('message', message);
-  }
-
-  private tick(): void {
-    const now = Date.now();
-    const late = now - this.lastCheck > 2 * this.options.intervalMs;
-    this.lastCheck = now;
-    this.send();
-    if (late || !this.last || this.reportedLost) return;
-    if (now - this.stats.lastHeardAt < this.options.missed * this.options.intervalMs) return;
-    this.reportedLost = true;
-    this.stats.lost++;
-    this.emit('lost', this.last);
   }
 }

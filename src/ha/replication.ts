@@ -1,18 +1,25 @@
 /**
  * Streaming restoration records to the peer relay over TCP.
  *
- * Sender: connects to the peer (reconnecting with back-off), says HELLO, sends a full sync of
- * every record it owns, then upserts and deletes in the order they happen. Memory stays bounded
- * when the peer is slow: the only per-call state is the latest record of each call (which the
- * relay keeps anyway); when more than `maxBufferedBytes` wait in the socket, incremental frames
- * stop and a full sync follows once it drains. The peer ACKs the sequence it has applied; the
- * time from a record's writing to its ACK is the replication lag.
+ * Sender: connects to the peer (reconnecting every `reconnectMs`, at once after `reset()`), says
+ * HELLO, sends a full sync of every record it owns, then upserts and deletes in the order they
+ * happen; the frames of one tick leave in one write. Memory stays bounded when the peer is slow:
+ * the only per-call state is the latest record of each call (which the relay keeps anyway); when
+ * more than `maxBufferedBytes` wait in the socket, incremental frames stop and a full sync
+ * follows once it drains. The peer acknowledges (cumulatively) the frames it has accepted; the
+ * time from a record's writing to its acknowledgement is the replication lag.
  *
  * Receiver: accepts peer connections, decodes frames strictly, and hands records to the sink in
- * order, one at a time. A full sync ends with the set of calls the peer still has, so calls it
- * dropped while the link was down are removed too: a link that drops and returns leaves both
- * tables identical, with nothing lost or duplicated. Malformed frames are counted and end the
- * connection.
+ * order: one call's records one at a time, different calls' at once; HELLO, SYNC_END and
+ * HANDOVER wait for everything before them (see ReplicationReceiver). A peer's new connection
+ * replaces its old one, whose frames not yet applied are dropped (the new connection starts with
+ * a full sync that supersedes them). A full sync ends with the set of calls the peer still has,
+ * so calls it dropped while the link was down are removed too: a link that drops and returns
+ * leaves both tables identical, with nothing lost or duplicated. Frames are numbered one by one; a malformed
+ * frame, a gap or repeat in the numbering, or frames in an impossible order (anything before
+ * HELLO, SYNC_END without SYNC_BEGIN) count as protocol errors and end the connection. A
+ * well-framed record the sink refuses (malformed, stale, foreign) is counted as rejected and the
+ * connection goes on.
  */
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
@@ -48,18 +55,23 @@ export interface ReplicationSenderOptions {
 }
 
 const LAG_SAMPLES = 4096;
+const CONNECT_TIMEOUT_MS = 1000;
 
-export class ReplicationSender {
+export class ReplicationSender extends EventEmitter<{ closed: [] }> {
   readonly stats: SenderStats = { connected: false, connects: 0, fullSyncs: 0, overflows: 0, framesSent: 0, bytesSent: 0, lagMs: [] };
   private socket: net.Socket | null = null;
   private sequence = 0;
+  /** The newest sequence the peer acknowledged on the current connection (null: none yet). */
+  private lastAcked: number | null = null;
   private inSync = false;
   private closed = false;
   private retry: NodeJS.Timeout | null = null;
   private readonly pendingLag = new Map<number, number>();
+  private readonly ackWaiters = new Set<() => void>();
   private readonly maxBuffered: number;
 
   constructor(private readonly options: ReplicationSenderOptions) {
+    super();
     this.maxBuffered = options.maxBufferedBytes ?? 16 << 20;
   }
 
@@ -70,25 +82,62 @@ export class ReplicationSender {
   /** A new version of a record this relay owns. */
   upsert(bytes: Buffer, writtenAt: number): void {
     if (!this.live()) return;
-    if (this.socket!.writableLength > this.maxBuffered) {
+    const socket = this.socket!;
+    if (socket.writableLength > this.maxBuffered) {
       this.stats.overflows++;
       this.inSync = false;
-      this.socket!.once('drain', () => this.fullSync());
+      socket.once('drain', () => {
+        if (this.socket === socket) this.fullSync();
+      });
       return;
     }
     this.send(FrameType.Upsert, bytes, writtenAt);
   }
 
-  remove(callId: string, version: number): void {
+  /** An owned call ended; `version` follows its last record, `epoch` is the owner's. */
+  remove(callId: string, version: number, epoch: number): void {
     if (!this.live()) return;
-    this.send(FrameType.Delete, encode({ id: callId, v: version }));
+    this.send(FrameType.Delete, encode({ id: callId, v: version, e: epoch }));
   }
 
-  /** Hands every owned call to the peer; false when the link is not up and in sync. */
-  handover(): boolean {
-    if (!this.live()) return false;
-    this.send(FrameType.Handover);
-    return true;
+  /** Sends a full sync now (after a role change), if the link is up. */
+  resync(): void {
+    if (this.socket && !this.socket.destroyed && this.stats.connected) this.fullSync();
+  }
+
+  /** Drops the connection and connects again at once (the peer was lost: TCP may be stalled). */
+  reset(): void {
+    if (this.closed) return;
+    if (this.retry) clearTimeout(this.retry);
+    this.retry = null;
+    const old = this.socket;
+    this.socket = null;
+    this.disconnected();
+    old?.destroy();
+    this.connect();
+  }
+
+  /** Hands every owned call to the peer; the frame's sequence, or null when the link is not up and in sync. */
+  handover(): number | null {
+    if (!this.live()) return null;
+    return this.send(FrameType.Handover);
+  }
+
+  /** Resolves true once the peer acknowledged `sequence` on the current connection, false after `timeoutMs`. */
+  async acknowledged(sequence: number, timeoutMs: number): Promise<boolean> {
+    const done = (): boolean => this.lastAcked !== null && ((this.lastAcked - sequence) | 0) >= 0;
+    const deadline = Date.now() + timeoutMs;
+    while (!done() && Date.now() < deadline && this.live()) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(finish, Math.max(1, deadline - Date.now()));
+        function finish(): void {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.ackWaiters.add(finish);
+      });
+    }
+    return done();
   }
 
   /** True while the link is up and the peer has had a full sync. */
@@ -110,11 +159,14 @@ export class ReplicationSender {
     if (this.closed) return;
     const socket = net.connect(this.options.peer.port, this.options.peer.host);
     socket.setNoDelay(true);
+    socket.setTimeout(CONNECT_TIMEOUT_MS, () => socket.destroy());
     this.socket = socket;
     const decoder = new FrameDecoder();
     socket.on('connect', () => {
+      socket.setTimeout(0);
       this.stats.connected = true;
       this.stats.connects++;
+      this.lastAcked = null;
       const id = this.options.identity();
       this.send(FrameType.Hello, encode({ node: id.node, epoch: id.epoch, priority: id.priority }));
       this.fullSync();
@@ -128,40 +180,63 @@ export class ReplicationSender {
     });
     socket.on('error', () => undefined);
     socket.on('close', () => {
-      this.stats.connected = false;
-      this.inSync = false;
-      this.pendingLag.clear();
-      if (this.socket === socket) this.socket = null;
-      if (!this.closed) this.retry = setTimeout(() => this.connect(), this.options.reconnectMs ?? 200);
+      // A connection replaced by reset() is no longer this sender's.
+      if (this.socket !== socket) return;
+      const wasConnected = this.stats.connected;
+      this.socket = null;
+      this.disconnected();
+      if (this.closed) return;
+      if (wasConnected) this.emit('closed');
+      this.retry = setTimeout(() => this.connect(), this.options.reconnectMs ?? 200);
     });
+  }
+
+  private disconnected(): void {
+    this.stats.connected = false;
+    this.inSync = false;
+    this.lastAcked = null;
+    this.pendingLag.clear();
+    for (const wake of this.ackWaiters) wake();
+    this.ackWaiters.clear();
   }
 
   private fullSync(): void {
     if (!this.socket || this.socket.destroyed) return;
     this.stats.fullSyncs++;
     this.send(FrameType.SyncBegin);
-    for (const r of this.options.snapshot()) this.send(FrameType.Upsert, r.bytes, r.writtenAt);
+    // Not lag samples: a full sync repeats records written long ago.
+    for (const r of this.options.snapshot()) this.send(FrameType.Upsert, r.bytes);
     this.send(FrameType.SyncEnd);
     this.inSync = true;
   }
 
-  private send(type: FrameType, payload?: Buffer, writtenAt?: number): void {
+  private send(type: FrameType, payload?: Buffer, writtenAt?: number): number {
     const sequence = (this.sequence = (this.sequence + 1) >>> 0);
     const frame = encodeFrame(type, sequence, payload);
     if (writtenAt !== undefined && this.pendingLag.size < 65536) this.pendingLag.set(sequence, writtenAt);
-    this.socket!.write(frame);
+    const socket = this.socket!;
+    // The frames of one tick (a burst of records, a full sync) go out in one system call.
+    if (!socket.writableCorked) {
+      socket.cork();
+      process.nextTick(() => socket.uncork());
+    }
+    socket.write(frame);
     this.stats.framesSent++;
     this.stats.bytesSent += frame.length;
+    return sequence;
   }
 
   private acked(sequence: number): void {
     const now = Date.now();
+    this.lastAcked = sequence;
     for (const [seq, writtenAt] of this.pendingLag) {
       if (((sequence - seq) | 0) < 0) break;
       this.pendingLag.delete(seq);
       this.stats.lagMs.push(now - writtenAt);
     }
     if (this.stats.lagMs.length > LAG_SAMPLES) this.stats.lagMs.splice(0, this.stats.lagMs.length - LAG_SAMPLES);
+    for (const wake of this.ackWaiters) wake();
+    this.ackWaiters.clear();
   }
 }
 
@@ -169,9 +244,12 @@ export class ReplicationSender {
 export interface RecordSink {
   /** Applies a newer version; throws RecordFormatError for a stale or foreign one. */
   upsert(record: CallRecord, from: PeerIdentity): Promise<void>;
-  remove(callId: string, version: number, from: PeerIdentity): Promise<void>;
+  /** The peer ended a call it owned at `epoch` (0: not said). */
+  remove(callId: string, version: number, epoch: number, from: PeerIdentity): Promise<void>;
   /** After a full sync: the peer owns exactly these calls now. */
   synced(callIds: Set<string>, from: PeerIdentity): Promise<void>;
+  /** The peer hands every call it owns over; resolves once they are taken (then the frame is acknowledged). */
+  handover(from: PeerIdentity): Promise<void>;
 }
 
 export interface ReceiverStats {
@@ -184,10 +262,44 @@ export interface ReceiverStats {
   protocolErrors: number;
 }
 
-export class ReplicationReceiver extends EventEmitter<{ error: [Error]; hello: [PeerIdentity]; handover: [PeerIdentity] }> {
+/** One peer connection on the receiving side. */
+interface Connection {
+  socket: net.Socket;
+  peer: PeerIdentity | null;
+  /** The sequence number the next frame must carry (null before the first frame). */
+  expected: number | null;
+  /** Call ids of the full sync in progress, if one is. */
+  syncing: Set<string> | null;
+  /** Frames not yet acknowledged, oldest first; acknowledged cumulatively once applied in order. */
+  unacked: Array<{ sequence: number; done: boolean }>;
+  /** The acknowledgement to write at the end of this tick, if any. */
+  ackPending: number | null;
+  /** Replaced by a newer connection of the same peer, or failed: its frames not yet applied are dropped. */
+  dead: boolean;
+}
+
+/** What a frame does once its turn comes. */
+type Step = () => Promise<void> | void;
+
+export class ReplicationReceiver extends EventEmitter<{
+  error: [Error];
+  hello: [PeerIdentity];
+  /** The peer closed its current connection (its process may be gone). */
+  gone: [PeerIdentity];
+}> {
   readonly stats: ReceiverStats = { connections: 0, frames: 0, upserts: 0, deletes: 0, fullSyncs: 0, rejected: 0, protocolErrors: 0 };
   private server: net.Server | null = null;
-  private readonly sockets = new Set<net.Socket>();
+  private readonly connections = new Set<Connection>();
+  private readonly byPeer = new Map<string, Connection>();
+  /**
+   * Ordering, shared by every connection: records of one call are applied in arrival order, one at
+   * a time; records of different calls overlap (each restore waits on the data plane's workers,
+   * so one at a time would cap the rate at a few hundred records per second); HELLO, SYNC_END and
+   * HANDOVER wait for everything before them and hold back everything after them.
+   */
+  private barrier: Promise<void> = Promise.resolve();
+  private readonly inflight = new Set<Promise<void>>();
+  private readonly byCall = new Map<string, Promise<void>>();
 
   constructor(
     private readonly sink: RecordSink,
@@ -207,7 +319,7 @@ export class ReplicationReceiver extends EventEmitter<{ error: [Error]; hello: [
   }
 
   async close(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
+    for (const c of this.connections) this.drop(c);
     const server = this.server;
     this.server = null;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -215,48 +327,177 @@ export class ReplicationReceiver extends EventEmitter<{ error: [Error]; hello: [
 
   private accept(socket: net.Socket): void {
     this.stats.connections++;
-    this.sockets.add(socket);
     socket.setNoDelay(true);
+    const conn: Connection = { socket, peer: null, expected: null, syncing: null, unacked: [], ackPending: null, dead: false };
+    this.connections.add(conn);
     const decoder = new FrameDecoder();
-    let peer: PeerIdentity | null = null;
-    let syncing: Set<string> | null = null;
-    let queue = Promise.resolve();
-    const fail = (error: Error): void => {
-      this.stats.protocolErrors++;
-      this.emit('error', error);
-      socket.destroy();
-    };
-    const apply = async (frame: Frame): Promise<void> => {
-      if (frame.type === FrameType.Hello) {
-        peer = this.hello(frame.payload);
-        return;
-      }
-      if (!peer) throw new FrameError('replication frame before HELLO');
-      if (frame.type === FrameType.SyncBegin) syncing = new Set();
-      else if (frame.type === FrameType.SyncEnd) {
-        this.stats.fullSyncs++;
-        await this.sink.synced(syncing ?? new Set(), peer);
-        syncing = null;
-      } else if (frame.type === FrameType.Upsert) await this.upsert(frame.payload, peer, syncing);
-      else if (frame.type === FrameType.Delete) await this.remove(frame.payload, peer);
-      else if (frame.type === FrameType.Handover) this.emit('handover', peer);
-      socket.write(encodeFrame(FrameType.Ack, frame.sequence));
-    };
     socket.on('data', (chunk) => {
-      let frames: Frame[];
+      if (conn.dead) return;
       try {
-        frames = decoder.push(chunk);
+        for (const frame of decoder.push(chunk)) {
+          this.stats.frames++;
+          this.receive(conn, frame);
+        }
       } catch (error) {
-        fail(error as Error);
-        return;
-      }
-      for (const frame of frames) {
-        this.stats.frames++;
-        queue = queue.then(() => apply(frame)).catch((error: Error) => (error instanceof FrameError ? fail(error) : this.rejected(error)));
+        this.fail(conn, error as Error);
       }
     });
     socket.on('error', () => undefined);
-    socket.on('close', () => this.sockets.delete(socket));
+    socket.on('close', () => {
+      const current = conn.peer !== null && this.byPeer.get(conn.peer.node) === conn && !conn.dead;
+      this.drop(conn);
+      if (current) this.emit('gone', conn.peer!);
+    });
+  }
+
+  /**
+   * Checks a frame against the connection's state (in arrival order, at once) and queues what it
+   * does. Throws FrameError for a frame that cannot come at this point of the stream.
+   */
+  private receive(conn: Connection, frame: Frame): void {
+    // Frames are numbered by the sender, one by one: a gap or a repeat is a broken stream.
+    if (conn.expected !== null && frame.sequence !== conn.expected) {
+      throw new FrameError(`replication frame ${frame.sequence} out of order (expected ${conn.expected})`);
+    }
+    conn.expected = (frame.sequence + 1) >>> 0;
+    if (frame.type === FrameType.Hello) {
+      const identity = this.hello(conn, frame.payload);
+      this.barrierStep(conn, frame, () => this.adopt(conn, identity));
+      return;
+    }
+    const peer = conn.peer;
+    if (!peer) throw new FrameError('replication frame before HELLO');
+    switch (frame.type) {
+      case FrameType.SyncBegin:
+        if (conn.syncing) throw new FrameError('SYNC_BEGIN inside a full sync');
+        conn.syncing = new Set();
+        this.barrierStep(conn, frame, () => undefined);
+        return;
+      case FrameType.SyncEnd: {
+        const ids = conn.syncing;
+        if (!ids) throw new FrameError('SYNC_END without SYNC_BEGIN');
+        conn.syncing = null;
+        this.barrierStep(conn, frame, async () => {
+          this.stats.fullSyncs++;
+          await this.sink.synced(ids, peer);
+        });
+        return;
+      }
+      case FrameType.Handover:
+        // Not taken: no acknowledgement (the connection ends), so the peer does not step down.
+        this.barrierStep(conn, frame, () => this.sink.handover(peer).catch((error: Error) => this.fail(conn, error)));
+        return;
+      case FrameType.Upsert:
+        this.upsert(conn, frame, peer);
+        return;
+      case FrameType.Delete:
+        this.remove(conn, frame, peer);
+        return;
+      default:
+        throw new FrameError(`unexpected replication frame type ${frame.type}`);
+    }
+  }
+
+  private upsert(conn: Connection, frame: Frame, peer: PeerIdentity): void {
+    let record: CallRecord;
+    try {
+      record = decodeRecord(frame.payload);
+    } catch (error) {
+      this.rejectedFrame(conn, frame, error as Error);
+      return;
+    }
+    conn.syncing?.add(record.callId);
+    this.callStep(conn, frame, record.callId, async () => {
+      this.stats.upserts++;
+      await this.sink.upsert(record, peer);
+    });
+  }
+
+  private remove(conn: Connection, frame: Frame, peer: PeerIdentity): void {
+    let d: BDict | null = null;
+    try {
+      const value = decode(frame.payload);
+      d = isDict(value) ? (value as BDict) : null;
+    } catch {
+      d = null;
+    }
+    if (!d || !isBytes(d.id) || typeof d.v !== 'number' || (d.e !== undefined && typeof d.e !== 'number')) {
+      this.rejectedFrame(conn, frame, new RecordFormatError('malformed DELETE'));
+      return;
+    }
+    const [callId, version, epoch] = [d.id.toString(), d.v, (d.e as number | undefined) ?? 0];
+    this.callStep(conn, frame, callId, async () => {
+      this.stats.deletes++;
+      await this.sink.remove(callId, version, epoch, peer);
+    });
+  }
+
+  /** A frame ordered after the barrier and the earlier frames of the same call only. */
+  private callStep(conn: Connection, frame: Frame, callId: string, step: Step): void {
+    const before = [this.barrier, this.byCall.get(callId) ?? this.barrier];
+    const run = this.track(conn, frame, Promise.all(before), step);
+    this.byCall.set(callId, run);
+    this.inflight.add(run);
+    void run.then(() => {
+      this.inflight.delete(run);
+      if (this.byCall.get(callId) === run) this.byCall.delete(callId);
+    });
+  }
+
+  /** A frame ordered after everything before it, and before everything after it. */
+  private barrierStep(conn: Connection, frame: Frame, step: Step): void {
+    const before = Promise.all([this.barrier, ...this.inflight]);
+    this.inflight.clear();
+    this.barrier = this.track(conn, frame, before, step);
+  }
+
+  /** Runs `step` after `before` (unless the connection died), then acknowledges what is done, in order. */
+  private track(conn: Connection, frame: Frame, before: Promise<unknown>, step: Step): Promise<void> {
+    const entry = { sequence: frame.sequence, done: false };
+    conn.unacked.push(entry);
+    return before
+      .then(() => (conn.dead ? undefined : step()))
+      .catch((error: Error) => this.rejected(error))
+      .then(() => {
+        entry.done = true;
+        this.acknowledge(conn);
+      });
+  }
+
+  private rejectedFrame(conn: Connection, frame: Frame, error: Error): void {
+    const entry = { sequence: frame.sequence, done: true };
+    conn.unacked.push(entry);
+    this.rejected(error);
+    this.acknowledge(conn);
+  }
+
+  /** Acknowledges the frames done in order; acknowledgements are cumulative, so one per tick is enough. */
+  private acknowledge(conn: Connection): void {
+    let last: number | null = null;
+    while (conn.unacked.length > 0 && conn.unacked[0].done) last = conn.unacked.shift()!.sequence;
+    if (last === null) return;
+    const pending = conn.ackPending;
+    conn.ackPending = last;
+    if (pending !== null) return;
+    process.nextTick(() => {
+      const sequence = conn.ackPending;
+      conn.ackPending = null;
+      if (sequence !== null && !conn.dead) conn.socket.write(encodeFrame(FrameType.Ack, sequence));
+    });
+  }
+
+  private drop(conn: Connection): void {
+    conn.dead = true;
+    conn.socket.destroy();
+    this.connections.delete(conn);
+    if (conn.peer && this.byPeer.get(conn.peer.node) === conn) this.byPeer.delete(conn.peer.node);
+  }
+
+  private fail(conn: Connection, error: Error): void {
+    if (conn.dead) return;
+    this.stats.protocolErrors++;
+    this.emit('error', error);
+    this.drop(conn);
   }
 
   private rejected(error: Error): void {
@@ -264,7 +505,9 @@ export class ReplicationReceiver extends EventEmitter<{ error: [Error]; hello: [
     this.emit('error', error);
   }
 
-  private hello(payload: Buffer): PeerIdentity {
+  /** Checks a HELLO (the first frame of a connection, and only the first). */
+  private hello(conn: Connection, payload: Buffer): PeerIdentity {
+    if (conn.peer) throw new FrameError('second HELLO on one connection');
     let value;
     try {
       value = decode(payload);
@@ -275,28 +518,15 @@ export class ReplicationReceiver extends EventEmitter<{ error: [Error]; hello: [
     const node = d && isBytes(d.node) ? d.node.toString() : '';
     if (!d || node === '' || typeof d.epoch !== 'number' || typeof d.priority !== 'number') throw new FrameError('malformed HELLO');
     if (node === this.selfNode) throw new FrameError(`peer claims this relay's own node id '${node}'`);
-    const identity = { node, epoch: d.epoch, priority: d.priority };
+    conn.peer = { node, epoch: d.epoch, priority: d.priority };
+    return conn.peer;
+  }
+
+  /** A peer's new connection replaces its older one, whose frames not yet applied are dropped. */
+  private adopt(conn: Connection, identity: PeerIdentity): void {
+    const previous = this.byPeer.get(identity.node);
+    if (previous && previous !== conn) this.drop(previous);
+    this.byPeer.set(identity.node, conn);
     this.emit('hello', identity);
-    return identity;
-  }
-
-  private async upsert(payload: Buffer, peer: PeerIdentity, syncing: Set<string> | null): Promise<void> {
-    const record = decodeRecord(payload);
-    syncing?.add(record.callId);
-    this.stats.upserts++;
-    await this.sink.upsert(record, peer);
-  }
-
-  private async remove(payload: Buffer, peer: PeerIdentity): Promise<void> {
-    let value;
-    try {
-      value = decode(payload);
-    } catch (error) {
-      throw new RecordFormatError(`malformed DELETE: ${(error as Error).message}`);
-    }
-    const d = isDict(value) ? (value as BDict) : null;
-    if (!d || !isBytes(d.id) || typeof d.v !== 'number') throw new RecordFormatError('malformed DELETE');
-    this.stats.deletes++;
-    await this.sink.remove(d.id.toString(), d.v, peer);
   }
 }

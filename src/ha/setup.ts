@@ -1,6 +1,7 @@
 /**
- * Turns the --ha-* options into a running HA node wired to the call model: every change of an
- * owned call publishes a new restoration record version, every ended call a delete.
+ * Turns the --ha-* options into a running HA node wired to the call model (record-publisher.ts:
+ * every change of an owned call publishes a new restoration record version, every ended call a
+ * delete) and to the log.
  */
 import os from 'node:os';
 import type pino from 'pino';
@@ -10,6 +11,7 @@ import { ConfigError } from '../config/load';
 import type { Relay } from '../native/relay';
 import { CallBridge } from './call-bridge';
 import { HaNode } from './ha-node';
+import { RecordPublisher } from './record-publisher';
 import { SharedAddress } from './shared-address';
 
 function hostPort(value: string, option: string): { host: string; port: number } {
@@ -23,7 +25,7 @@ export async function startHa(config: Config, calls: CallRegistry, relay: Relay,
   if (!config['ha-peer']) return null;
   if (config['ha-vip'] && !config['ha-vip-dev']) throw new ConfigError('--ha-vip needs --ha-vip-dev');
   const listen = hostPort(config['ha-listen'], 'ha-listen');
-  const bridge = new CallBridge(calls, relay);
+  const bridge = new CallBridge(calls, relay, (error, callId) => log.warn({ err: error, callId }, 'standby call not restored'));
   const node = new HaNode({
     nodeId: config['ha-node-id'] || os.hostname(),
     priority: config['ha-priority'],
@@ -36,19 +38,24 @@ export async function startHa(config: Config, calls: CallRegistry, relay: Relay,
     calls: bridge,
     initialRole: config['ha-role'] === 'auto' ? undefined : (config['ha-role'] as 'active' | 'standby'),
   });
-  calls.on('changed', (call) => {
-    if (node.role !== 'active' || call.standby) return;
-    bridge.record(call, '', node.epoch).then(
-      (record) => node.publish(record),
-      (error: Error) => log.warn({ err: error, callId: call.callId }, 'restoration record not written'),
-    );
-  });
-  calls.on('ended', (call) => {
-    if (!call.standby) node.unpublish(call.callId);
-  });
+  new RecordPublisher(calls, bridge, node, (error, callId) => log.warn({ err: error, callId }, 'restoration record not written'));
   node.on('role', (role, reason) => log.info({ role, reason, epoch: node.epoch }, 'HA role'));
+  node.on('lost', (peer, loss) => log.warn({ peer: peer.node, peerRole: peer.role, ...loss }, 'HA peer lost'));
   node.on('dropped', (ids) => log.warn({ calls: ids.length }, 'cold standby: calls dropped at takeover'));
-  node.on('error', (error) => log.warn({ err: error }, 'HA'));
+  // A resync after a split brain can refuse a record per call: the first error of each second is
+  // logged, the others counted into the next one logged.
+  let errorSecond = 0;
+  let suppressed = 0;
+  node.on('error', (error) => {
+    const second = Math.floor(Date.now() / 1000);
+    if (second === errorSecond) {
+      suppressed++;
+      return;
+    }
+    errorSecond = second;
+    log.warn({ err: error, suppressed }, 'HA');
+    suppressed = 0;
+  });
   await node.start();
   return node;
 }

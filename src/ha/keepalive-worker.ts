@@ -1,0 +1,141 @@
+/**
+ * The keep-alive thread (see keepalive.ts): owns the UDP socket, sends the state the main thread
+ * last pushed every interval, and reports each peer message and the loss of the peer.
+ *
+ * The loss is detected by a watchdog timer that every keep-alive re-arms, so it fires exactly
+ * `missed` intervals after the last one, not at the next tick (one and a half intervals once the
+ * main thread says the peer is suspected: its replication connection closed, as when its process
+ * dies). When it fires, the check is
+ * deferred to the end of the loop's I/O phase (setImmediate): if this thread itself was stalled,
+ * datagrams still waiting in the socket are read first, and a peer that was sending is not
+ * declared lost.
+ *
+ * The thread asks for real-time round-robin scheduling (as corosync and keepalived run their
+ * heartbeats), else the highest nice priority: it wakes fifty times a second for microseconds, and
+ * on a busy machine a sleeping thread can otherwise wait longer for a CPU than the peer waits for
+ * its keep-alive. Neither is required; without the privilege it runs as it is.
+ */
+import { spawnSync } from 'node:child_process';
+import dgram from 'node:dgram';
+import { readlinkSync } from 'node:fs';
+import { isIPv6 } from 'node:net';
+import os from 'node:os';
+import { parentPort, workerData } from 'node:worker_threads';
+import { encodeKeepAlive, FromWorker, KeepAliveMessage, parseKeepAlive, STAT_FIELDS, ToWorker, WorkerSetup } from './keepalive';
+
+const setup = workerData as WorkerSetup;
+const port = parentPort!;
+const counters = new Float64Array(setup.stats);
+const field = (name: (typeof STAT_FIELDS)[number]): number => STAT_FIELDS.indexOf(name);
+const SENT = field('sent');
+const RECEIVED = field('received');
+const MALFORMED = field('malformed');
+const LOST = field('lost');
+const HEARD = field('lastHeardAt');
+
+let state: KeepAliveMessage | null = null;
+let stateAt = 0;
+let last: KeepAliveMessage | null = null;
+let reportedLost = false;
+let suspected = false;
+let timer: NodeJS.Timeout | null = null;
+let watchdog: NodeJS.Timeout | null = null;
+const silenceMs = setup.missed * setup.intervalMs;
+
+const socket = dgram.createSocket(isIPv6(setup.listen.address) ? 'udp6' : 'udp4');
+
+function post(m: FromWorker): void {
+  port.postMessage(m);
+}
+
+function send(): void {
+  if (!state || Date.now() - stateAt > setup.mainTimeoutMs) return;
+  socket.send(encodeKeepAlive(state), setup.peer.port, setup.peer.host);
+  counters[SENT]++;
+}
+
+function receive(msg: Buffer): void {
+  const message = parseKeepAlive(msg);
+  if (!message) {
+    counters[MALFORMED]++;
+    return;
+  }
+  counters[RECEIVED]++;
+  counters[HEARD] = Date.now();
+  last = message;
+  reportedLost = false;
+  suspected = false;
+  arm(silenceMs);
+  post({ type: 'message', message });
+}
+
+function arm(ms: number): void {
+  if (watchdog) clearTimeout(watchdog);
+  watchdog = setTimeout(() => setImmediate(check), ms);
+}
+
+/** Silence that makes the peer lost: `missed` intervals, or one and a half when it is suspected. */
+function limit(): number {
+  return suspected ? Math.min(silenceMs, Math.ceil(1.5 * setup.intervalMs)) : silenceMs;
+}
+
+function check(): void {
+  if (!last || reportedLost) return;
+  const silent = Date.now() - counters[HEARD];
+  if (silent < limit()) {
+    arm(limit() - silent);
+    return;
+  }
+  reportedLost = true;
+  counters[LOST]++;
+  post({ type: 'lost', message: last, silentMs: silent, suspected });
+}
+
+port.on('message', (m: ToWorker) => {
+  if (m.type === 'close') {
+    if (timer) clearInterval(timer);
+    if (watchdog) clearTimeout(watchdog);
+    socket.close();
+    port.close();
+    return;
+  }
+  if (m.type === 'suspect') {
+    suspected = true;
+    check();
+    return;
+  }
+  state = m.state;
+  stateAt = Date.now();
+  if (m.now) send();
+});
+
+socket.on('message', receive);
+/** Raises this thread's scheduling priority if allowed; says what it got. */
+function raisePriority(): string {
+  let tid: number;
+  try {
+    tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+  } catch {
+    return 'default';
+  }
+  if (!Number.isInteger(tid) || tid <= 0) return 'default';
+  const rr = spawnSync('chrt', ['--rr', '--pid', '10', String(tid)], { stdio: 'ignore', timeout: 2000 });
+  if (rr.status === 0) return 'SCHED_RR 10';
+  try {
+    os.setPriority(tid, -20);
+    return 'nice -20';
+  } catch {
+    return 'default';
+  }
+}
+
+let bound = false;
+// Send errors (an unreachable peer while a link is down) are expected; only a failed bind is reported.
+socket.on('error', (error) => {
+  if (!bound) post({ type: 'failed', message: error.message });
+});
+socket.bind(setup.listen.port, setup.listen.address, () => {
+  bound = true;
+  timer = setInterval(send, setup.intervalMs);
+  post({ type: 'ready', scheduling: raisePriority() });
+});
