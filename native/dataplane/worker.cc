@@ -293,12 +293,11 @@ void Worker::apply_update(Stream& stream, uint32_t slot, unsigned side, LegSetup
   if (setup.fields & kFieldAsymmetric) leg.state.asymmetric = next.asymmetric;
   if (!(setup.fields & kFieldRtcpMux) || next.rtcp_mux == leg.state.rtcp_mux) return;
   leg.state.rtcp_mux = next.rtcp_mux;
-  if (next.rtcp_mux && leg.rtcp_handle >= 0) {
-    backend_->detach(leg.rtcp_handle, make_token(slot, side, SocketKind::Rtcp, stream.generation.load()));
-    leg.rtcp_handle = -1;
-  } else if (!next.rtcp_mux) {
+  // Switching mux on keeps an RTCP socket the leg has, as rtpengine keeps its fallback RTCP
+  // port: RTCP still arriving there is forwarded, and switching mux off again never has to
+  // re-bind a port whose old socket may still be closing.
+  if (!next.rtcp_mux && leg.rtcp_handle < 0)
     leg.rtcp_handle = attach_socket(stream, setup.rtcp_fd, make_token(slot, side, SocketKind::Rtcp, stream.generation.load()));
-  }
 }
 
 void Worker::update(Command& command) {

@@ -59,7 +59,7 @@ test('a relay of the group adopts the calls of a relay that died, and their medi
   t.teardown(() => {
     if (relayA.exitCode === null && relayA.signalCode === null) relayA.kill('SIGKILL');
   });
-  const client = new NgClient({ host: '127.0.0.1', port: ngPort, timeoutMs: 300, attempts: 20 });
+  const client = new NgClient({ host: '127.0.0.1', port: ngPort, timeoutMs: 300, attempts: 60 });
   t.teardown(() => client.close());
   await client.request({ command: 'ping' });
 

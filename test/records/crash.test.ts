@@ -88,7 +88,7 @@ test('SIGKILL with a spool full of records and a torn tail: a restart drains it,
     '--log-level=4',
   ];
   const first = rtphub(t, flags);
-  const client = new NgClient({ host: '127.0.0.1', port: ngPort, timeoutMs: 300, attempts: 20 });
+  const client = new NgClient({ host: '127.0.0.1', port: ngPort, timeoutMs: 300, attempts: 60 });
   t.teardown(() => client.close());
   await client.request({ command: 'ping' });
 
