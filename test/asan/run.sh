@@ -22,5 +22,6 @@ export LD_PRELOAD="$libasan"
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:strict_string_checks=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 export RTPHUB_ADDON="$scratch/build/Release/rtphub.node"
+export RTPHUB_SANITIZED=1
 echo "running test/native against the sanitized addon ($RTPHUB_ADDON)"
 npx ava --concurrency 1 'test/native/**/*.test.ts'

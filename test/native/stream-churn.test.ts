@@ -56,7 +56,9 @@ backendTest.serial('10,000 streams created and closed leave no descriptor or mem
   const growth = settledResidentBytes() - warm;
   const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
   t.log(`${backend}: resident ${mib(warm)} after round 2, ${mib(growth)} more after rounds 3 and 4`);
-  t.true(growth < rssBoundBytes, `20,000 more streams grew resident memory by ${mib(growth)}`);
+  // AddressSanitizer's quarantine keeps freed memory on purpose: no RSS bound under it.
+  if (process.env.RTPHUB_SANITIZED) t.log(`sanitized build: resident growth ${mib(growth)} not checked`);
+  else t.true(growth < rssBoundBytes, `20,000 more streams grew resident memory by ${mib(growth)}`);
 
   await relay.close();
   t.is(openDescriptors(), descriptors, 'the closed relay holds nothing');
