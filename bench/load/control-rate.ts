@@ -43,8 +43,7 @@ const RTPENGINE_BASE_DESCRIPTORS = 100;
 const PROFILE_TOP = 25;
 /** Other processes' CPU during a window (100 = one core) above which the trial is run again. */
 const DISTURBED_OTHER_PCT = 25;
-/** Before each trial, wait (at most this long) for a 2 s sample with the machine this idle. */
-const QUIET_WAIT_MS = 60_000;
+/** Before each run, wait (at most --quiet-wait) for a sample this long with the machine that idle. */
 const QUIET_SAMPLE_MS = 2000;
 
 type Progress = (message: string) => void;
@@ -125,29 +124,29 @@ function plan(o: ControlOptions, relays: ControlRelay[], engineMaxCalls: number,
 }
 
 /** Waits, bounded, for other work on the machine to pause: a trial started into a busy machine is wasted. */
-async function waitForQuietMachine(progress: Progress): Promise<void> {
-  const deadline = Date.now() + QUIET_WAIT_MS;
+async function waitForQuietMachine(waitMs: number, progress: Progress): Promise<void> {
+  const deadline = Date.now() + waitMs;
   let busy: number | null = null;
   while (Date.now() < deadline) {
     busy = await machineBusyPct(QUIET_SAMPLE_MS);
     if (busy === null || busy <= DISTURBED_OTHER_PCT) return;
   }
-  progress(`  machine still busy (${busy?.toFixed(0)} % CPU) after ${QUIET_WAIT_MS / 1000} s; starting anyway`);
+  if (waitMs > 0) progress(`  machine still busy (${busy?.toFixed(0)} % CPU) after ${waitMs / 1000} s; starting anyway`);
 }
 
 /** Runs a trial, again (a fresh process each time) while other processes disturbed its window. */
-async function leastDisturbed(trial: PlannedTrial, settings: TrialSettings, retries: number, progress: Progress): Promise<TrialResult> {
+async function leastDisturbed(trial: PlannedTrial, settings: TrialSettings, o: ControlOptions, progress: Progress): Promise<TrialResult> {
   const other = (r: TrialMeasurement): number => r.load.otherCpuPct ?? 0;
   let best: TrialMeasurement | null = null;
   let runs = 0;
-  for (let attempt = 0; attempt <= retries; attempt++) {
-    await waitForQuietMachine(progress);
+  for (let attempt = 0; attempt <= o.retries; attempt++) {
+    await waitForQuietMachine(o.quietWaitMs, progress);
     const result = await runTrial(trial.relay, trial.live, settings);
     runs++;
     if (!result.ok) return best ? { ...best, attempts: runs } : result;
     if (best === null || other(result) < other(best)) best = result;
     if (other(result) <= DISTURBED_OTHER_PCT) break;
-    if (attempt < retries) progress(`  other processes used ${other(result).toFixed(0)} % CPU in the window; running it again`);
+    if (attempt < o.retries) progress(`  other processes used ${other(result).toFixed(0)} % CPU in the window; running it again`);
   }
   return { ...best!, attempts: runs };
 }
@@ -157,7 +156,7 @@ async function runProfile(o: ControlOptions, relay: ControlRelay, settings: Tria
   const dir = mkdtempSync(join(tmpdir(), 'rtphub-control-prof-'));
   try {
     progress(`rtphub @ ${live} live calls under node --cpu-prof …`);
-    await waitForQuietMachine(progress);
+    await waitForQuietMachine(o.quietWaitMs, progress);
     const result = await runTrial(relay, live, settings, dir);
     if (!result.ok || !result.profileFile) {
       progress(`profile trial failed: ${result.ok ? 'no profile written' : result.error}`);
@@ -209,7 +208,7 @@ async function main(): Promise<void> {
     const count = rtphubWorkers(trial.live + o.concurrency, fileLimit);
     const workers = trial.relay.family === 'rtphub' ? ` (${count} worker${count > 1 ? 's' : ''})` : '';
     progress(`${trial.relay.family}${workers} @ ${trial.live} live calls …`);
-    const result = await leastDisturbed(trial, settings, o.retries, progress);
+    const result = await leastDisturbed(trial, settings, o, progress);
     progress(result.ok ? `  ${result.load.cyclesPerS.toFixed(0)} cycles/s, relay CPU ${result.load.relayCpuPct?.toFixed(0) ?? 'n/a'} %` : `  failed: ${result.error}`);
     results.push(result);
   }

@@ -5,11 +5,12 @@
  * steps down.
  *
  * Rebuilding a standby call waits on the data plane twice (close the old streams, import the new
- * ones), so records are applied in the background: `restore()` and `forget()` only queue the
- * change, the newest change of a call replacing one not yet started; changes of one call are
+ * ones), so records are applied in the background: `queueRestore()` and `queueForget()` only queue
+ * the change, the newest change of a call replacing one not yet started; changes of one call are
  * applied in order, different calls at once (at most APPLY_CONCURRENCY). The replication link
- * acknowledges a record once it is accepted, not once its sockets are bound; a takeover first
- * waits for whatever is still queued (`settle()`).
+ * acknowledges a record once it is accepted, not once its sockets are bound. A takeover does not
+ * wait for what is still queued: it flips the standby copies it has, and calls rebuilt later are
+ * flipped (and handed to `onAdopted`) as they come.
  */
 import { Call } from '../calls/call';
 import { monotonicMs } from '../calls/clock';
@@ -47,6 +48,12 @@ const EXPORT_BATCH = 64;
 export class CallBridge implements ReplicatedCalls {
   /** Records that failed to apply (ports taken, malformed stream records), each reported to `onError`. */
   restoreFailures = 0;
+  /** A call rebuilt from a queued record after this relay took over (it must publish it now). */
+  onAdopted: (call: Call) => void = () => undefined;
+  /** This relay is active: rebuilt calls are owned, not standby copies. */
+  private owning = false;
+  /** Queued changes start only once this settles (a takeover under way comes first). */
+  private hold: Promise<void> = Promise.resolve();
   /** Per call, the newest change not yet started: a record, or null to forget the call. */
   private readonly waiting = new Map<string, CallRecord | null>();
   private readonly applying = new Set<string>();
@@ -110,14 +117,31 @@ export class CallBridge implements ReplicatedCalls {
     }
   }
 
-  /** Queues rebuilding a peer's call on standby from its record. */
-  restore(record: CallRecord): void {
+  /** Queues rebuilding a peer's call on standby from its record (the replication stream). */
+  queueRestore(record: CallRecord): void {
     this.schedule(record.callId, record);
   }
 
   /** Queues removing a peer's standby call. */
-  forget(callId: string): void {
+  queueForget(callId: string): void {
     this.schedule(callId, null);
+  }
+
+  /** Rebuilds a call from its record now (a store adopting a failed relay's calls); throws if it cannot. */
+  restore(record: CallRecord): Promise<void> {
+    return this.rebuild(record);
+  }
+
+  /**
+   * A takeover need not wait for counter refreshes not yet started (a record of the version the
+   * standby copy already has): the copy forwards the same way, its counters are a little older.
+   */
+  private dropQueuedRefreshes(): void {
+    for (const [callId, change] of this.waiting) {
+      if (!change) continue;
+      const held = this.calls.get(callId);
+      if (held?.standby && held.version === change.version) this.waiting.delete(callId);
+    }
   }
 
   /** Resolves once every queued change has been applied. */
@@ -152,6 +176,7 @@ export class CallBridge implements ReplicatedCalls {
   }
 
   private async slot(): Promise<void> {
+    await this.hold;
     if (this.running < APPLY_CONCURRENCY) {
       this.running++;
       return;
@@ -188,6 +213,22 @@ export class CallBridge implements ReplicatedCalls {
       throw error;
     }
     await this.calls.insert(call);
+    if (this.owning) await this.own(call);
+  }
+
+  /** A call rebuilt after this relay took over: it forwards and is this relay's to publish. */
+  private async own(call: Call): Promise<void> {
+    for (const media of call.media) {
+      if (media?.stream && !media.stream.closed) await this.relay.activate(media.stream);
+    }
+    if (!this.owning || call.ended) {
+      // Stepped down meanwhile: back to standby.
+      for (const media of call.media) if (media?.stream && !media.stream.closed) await this.relay.deactivate(media.stream);
+      return;
+    }
+    call.standby = false;
+    call.lastMediaMono = monotonicMs();
+    this.onAdopted(call);
   }
 
   private async restoreMedia(r: MediaRecord): Promise<MediaSession> {
@@ -226,8 +267,15 @@ export class CallBridge implements ReplicatedCalls {
     return [...ids];
   }
 
-  async adoptAll(): Promise<number> {
-    await this.settle();
+  /**
+   * Takes every standby call over at once. Changes still queued are not waited for: they go on in
+   * the background once `until` settles (the rest of the takeover: the address) and the calls they
+   * rebuild are owned (`onAdopted`); counter refreshes not yet started are dropped.
+   */
+  async adoptAll(until?: Promise<unknown>): Promise<number> {
+    this.owning = true;
+    if (until) this.hold = until.then(() => undefined, () => undefined);
+    this.dropQueuedRefreshes();
     const adopted = [...this.calls.calls.values()].filter((c) => c.standby);
     await this.relay.activate();
     for (const call of adopted) {
@@ -245,6 +293,7 @@ export class CallBridge implements ReplicatedCalls {
   }
 
   async yieldAll(): Promise<number> {
+    this.owning = false;
     const owned = [...this.calls.calls.values()].filter((c) => !c.standby);
     await this.relay.deactivate();
     for (const call of owned) call.standby = true;

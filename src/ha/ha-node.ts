@@ -5,13 +5,16 @@
  *   other's calls pre-created on standby: sockets bound (IP_FREEBIND) to the shared address, not
  *   forwarding. Only the active relay holds the shared address.
  * - Keep-alives every `keepaliveIntervalMs` (from a thread of their own, see keepalive.ts); after
- *   `missed` silent intervals (one and a half once the peer's replication connection closed, as a
- *   killed process's does) the standby takes over (hot: flips the pre-created calls active,
- *   claims and announces the shared address; cold: drops them, counting each, and starts empty).
- *   Endpoints keep sending to the same address and port, so no re-INVITE is needed.
+ *   `missed` silent intervals (one and a half once both replication connections closed, as a
+ *   killed process's kernel closes them) the standby takes over (hot: flips the pre-created calls
+ *   active, claims and announces the shared address; cold: drops them, counting each, and starts
+ *   empty). Records still being applied do not hold a takeover back: their calls are flipped as
+ *   they come. Endpoints keep sending to the same address and port, so no re-INVITE is needed.
+ * - Role changes run one at a time, and the peer's records wait for one under way.
  * - `switchover()` hands over on purpose: the active sends HANDOVER on the replication stream
- *   (after every record it owns), the standby takes the calls and the address, and the old active
- *   steps down once it hears the new one active: media pauses for about one keep-alive interval.
+ *   (after every record it owns; the peer acknowledges it once it has taken the calls), the
+ *   standby takes the calls and the address, and the old active steps down once it hears the new
+ *   one active: media pauses for about one keep-alive interval.
  * - A relay that comes back does not preempt, whatever its configured role: it listens first,
  *   hears an active peer and stays standby (dropping the shared address if a crash left it on the
  *   interface); the active peer's full sync then fills it.
@@ -22,7 +25,10 @@
  *   winner takes a newer epoch than both and announces the shared address again (the loser may
  *   have announced it last). No call is lost on either side.
  * - A record from the peer with a newer epoch than this relay's wins over this relay's own copy
- *   of the call: the peer took it over.
+ *   of the call: the peer took it over. One with an older epoch for a call this relay forwards is
+ *   refused (counted).
+ * - The active relay republishes its calls in the background after a takeover, then sends a full
+ *   sync, so the peer's standby table ends identical to its own.
  * - Losing the SIP server never ends a call here: only the call model's media timeouts do.
  */
 import { EventEmitter } from 'node:events';
@@ -38,11 +44,9 @@ export interface ReplicatedCalls {
   /** Records of every call this relay owns (for a full sync), freshly exported. */
   ownRecords(owner: string, epoch: number): AsyncIterable<CallRecord>;
   /** Queues creating or updating a peer's call on standby from its record (newest wins). */
-  restore(record: CallRecord): void;
+  queueRestore(record: CallRecord): void;
   /** Queues removing a peer's standby call. */
-  forget(callId: string): void;
-  /** Resolves once every queued change is applied. */
-  settle(): Promise<void>;
+  queueForget(callId: string): void;
   /** True while a standby copy of the call is held or queued. */
   holds(callId: string): boolean;
   /** True while this relay forwards the call (it owns it). */
@@ -51,8 +55,11 @@ export interface ReplicatedCalls {
   readonly restoreFailures: number;
   /** Ids of the standby (peer-owned) calls. */
   standbyCallIds(): string[];
-  /** Settles, starts forwarding every standby call and takes ownership of it; returns how many. */
-  adoptAll(): Promise<number>;
+  /**
+   * Starts forwarding every standby call and takes ownership of it (and of those still being
+   * restored, which wait for `until`: the rest of the takeover); returns how many.
+   */
+  adoptAll(until?: Promise<unknown>): Promise<number>;
   /** Ends every standby call without forwarding it (cold standby); returns their ids. */
   dropAll(): Promise<string[]>;
   /** Puts every owned call on standby (stepping down); returns how many. */
@@ -272,7 +279,7 @@ export class HaNode extends EventEmitter<HaEvents> {
     // records win everywhere, and the address announced again.
     this.epoch = Math.max(this.epoch, peer.epoch, this.keepalive.peer?.epoch ?? 0) + 1;
     const claimed = this.claimAddress();
-    await this.options.calls.adoptAll();
+    await this.options.calls.adoptAll(claimed);
     const failure = await claimed;
     if (failure) throw failure;
     this.keepalive.send();
@@ -367,10 +374,10 @@ export class HaNode extends EventEmitter<HaEvents> {
     this.epoch = Math.max(this.epoch, this.keepalive.peer?.epoch ?? 0) + 1;
     // Adding the address (an `ip` command) and flipping the streams (the workers) overlap.
     const claimed = this.claimAddress();
-    await this.options.calls.adoptAll();
-    const adoptedAt = Date.now();
     this.role = 'active';
     this.stats.takeovers++;
+    await this.options.calls.adoptAll(claimed);
+    const adoptedAt = Date.now();
     const failure = await claimed;
     if (failure) throw failure;
     if (lostSince !== undefined) {
@@ -429,9 +436,14 @@ export class HaNode extends EventEmitter<HaEvents> {
     this.emit('role', 'standby', reason);
   }
 
+  /**
+   * Records wait for a role change under way: one applied in the middle of a takeover (after the
+   * calls were adopted, before they count as owned) would turn a call back into a standby copy.
+   */
   private sink(): RecordSink {
     return {
       upsert: async (record: CallRecord, from: PeerIdentity) => {
+        await this.transition;
         const known = this.peerVersions.get(record.callId);
         if (known && record.version < known.version) {
           throw new RecordFormatError(`stale record for ${record.callId}: version ${record.version} after ${known.version}`);
@@ -446,24 +458,26 @@ export class HaNode extends EventEmitter<HaEvents> {
           this.latest.delete(record.callId);
         }
         this.peerVersions.set(record.callId, { version: record.version, epoch: record.epoch, writtenAt: record.writtenAt });
-        this.options.calls.restore(record);
+        this.options.calls.queueRestore(record);
       },
       remove: async (callId: string, version: number, epoch: number, from: PeerIdentity) => {
+        await this.transition;
         if ((this.peerVersions.get(callId)?.version ?? 0) > version) return;
         if (this.owns(callId)) {
           if (epoch <= this.epoch) throw new RecordFormatError(`delete of ${callId} from ${from.node} (epoch ${epoch}), but this relay owns that call`);
           this.latest.delete(callId);
         }
         this.peerVersions.delete(callId);
-        this.options.calls.forget(callId);
+        this.options.calls.queueForget(callId);
       },
       // Acknowledged once the calls are taken: the peer steps down only then.
       handover: (from: PeerIdentity) => this.serialise(() => this.takeHandover(from)),
       synced: async (callIds: Set<string>) => {
+        await this.transition;
         for (const id of this.options.calls.standbyCallIds()) {
           if (callIds.has(id)) continue;
           this.peerVersions.delete(id);
-          this.options.calls.forget(id);
+          this.options.calls.queueForget(id);
         }
       },
     };

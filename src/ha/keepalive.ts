@@ -127,8 +127,7 @@ export class KeepAlive extends EventEmitter<{ message: [KeepAliveMessage]; lost:
   }
 
   get stats(): KeepAliveStats {
-    const c = this.counters;
-    return { sent: c[0], received: c[1], malformed: c[2], lost: c[3], lastHeardAt: c[4] };
+    return Object.fromEntries(STAT_FIELDS.map((name, i) => [name, this.counters[i]])) as Record<(typeof STAT_FIELDS)[number], number>;
   }
 
   async start(): Promise<void> {
@@ -149,9 +148,11 @@ export class KeepAlive extends EventEmitter<{ message: [KeepAliveMessage]; lost:
         if (m.type === 'ready') {
           this.scheduling = m.scheduling;
           resolve();
+        } else if (m.type === 'failed') {
+          reject(new Error(`keep-alive socket: ${m.message}`));
+        } else {
+          this.fromWorker(m);
         }
-        else if (m.type === 'failed') reject(new Error(`keep-alive socket: ${m.message}`));
-        else this.fromWorker(m);
       });
       this.push(true);
     });

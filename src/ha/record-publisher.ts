@@ -53,7 +53,8 @@ export class RecordPublisher {
     clearInterval(this.timer);
   }
 
-  private publish(call: Call): void {
+  /** Publishes the call's current record (after a change, or when this relay took it over). */
+  publish(call: Call): void {
     if (this.node.role !== 'active' || call.standby || call.ended) return;
     if (this.exporting.has(call)) {
       this.exporting.set(call, true);

@@ -38,7 +38,8 @@ export async function startHa(config: Config, calls: CallRegistry, relay: Relay,
     calls: bridge,
     initialRole: config['ha-role'] === 'auto' ? undefined : (config['ha-role'] as 'active' | 'standby'),
   });
-  new RecordPublisher(calls, bridge, node, (error, callId) => log.warn({ err: error, callId }, 'restoration record not written'));
+  const publisher = new RecordPublisher(calls, bridge, node, (error, callId) => log.warn({ err: error, callId }, 'restoration record not written'));
+  bridge.onAdopted = (call) => publisher.publish(call);
   node.on('role', (role, reason) => log.info({ role, reason, epoch: node.epoch }, 'HA role'));
   node.on('lost', (peer, loss) => log.warn({ peer: peer.node, peerRole: peer.role, ...loss }, 'HA peer lost'));
   node.on('dropped', (ids) => log.warn({ calls: ids.length }, 'cold standby: calls dropped at takeover'));

@@ -6,8 +6,8 @@
  * never rebinds a socket.
  *
  * A takeover waits for the `ip` command, and spawning a process from a large, busy Node process
- * costs tens of milliseconds: so the next claim (or release) is started ahead of time as a shell
- * blocked on its input, which a takeover only has to release into `exec ip …`.
+ * costs tens of milliseconds: so one `ip -batch` process is kept running, and a claim or a
+ * release is a line written to it and its answer read back.
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import { isIPv6 } from 'node:net';
@@ -21,36 +21,91 @@ export interface SharedAddressOptions {
 }
 
 const IP_TIMEOUT_MS = 5000;
-const PREPARE_DELAY_MS = 500;
+/** A command that always fails: its failure report says every line before it was carried out. */
+const SENTINEL = 'address show dev 0rtphub-sentinel';
 
-/** `ip ARGS…` started now, run when `run()` says so; `cancel()` ends it without running. */
-class ReadyCommand {
-  private readonly child: ChildProcess;
-  private readonly exited: Promise<{ code: number | null; stderr: string }>;
+/**
+ * `ip -force -batch -` kept running. It reports each failed line on stderr as "Command failed
+ * -:LINE" after the command's own message; each command is followed by SENTINEL, whose failure
+ * marks the command done.
+ */
+class IpBatch {
+  private child: ChildProcess | null = null;
+  private line = 0;
+  private text = '';
+  private failures = new Map<number, string>();
+  private readonly waiting = new Map<number, { command: number; done: (error: Error | null) => void }>();
 
-  constructor(private readonly args: string[]) {
-    // `read` fails at end of input (cancel, or this process gone): the shell then exits without running ip.
-    this.child = spawn('sh', ['-c', 'read go && exec ip "$@"', 'sh', ...args], { stdio: ['pipe', 'ignore', 'pipe'] });
-    let stderr = '';
-    this.child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    this.child.stdin!.on('error', () => undefined);
-    this.exited = new Promise((resolve) => {
-      this.child.once('error', (error) => resolve({ code: -1, stderr: error.message }));
-      this.child.once('exit', (code) => resolve({ code, stderr }));
+  run(args: string[]): Promise<void> {
+    const child = this.child ?? this.start();
+    const command = ++this.line;
+    const sentinel = ++this.line;
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(sentinel);
+        this.stop();
+        reject(new SystemError(`ip ${args.join(' ')}: no answer within ${IP_TIMEOUT_MS} ms`));
+      }, IP_TIMEOUT_MS);
+      this.waiting.set(sentinel, {
+        command,
+        done: (error) => {
+          clearTimeout(timer);
+          if (error) reject(new SystemError(`ip ${args.join(' ')}: ${error.message}`));
+          else resolve();
+        },
+      });
+      child.stdin!.write(`${args.join(' ')}\n${SENTINEL}\n`);
     });
-    this.child.unref();
   }
 
-  async run(): Promise<void> {
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), IP_TIMEOUT_MS);
-    this.child.stdin!.end('\n');
-    const { code, stderr } = await this.exited;
-    clearTimeout(timer);
-    if (code !== 0) throw new SystemError(`ip ${this.args.join(' ')}: ${stderr.trim() || `exit ${code}`}`);
+  stop(): void {
+    this.child?.stdin?.end();
+    this.child = null;
+    for (const w of this.waiting.values()) w.done(new Error('ip exited'));
+    this.waiting.clear();
   }
 
-  cancel(): void {
-    this.child.stdin!.end();
+  private start(): ChildProcess {
+    const child = spawn('ip', ['-force', '-batch', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    this.child = child;
+    this.line = 0;
+    this.text = '';
+    this.failures = new Map();
+    child.stdin!.on('error', () => undefined);
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (chunk: string) => this.read(chunk));
+    child.once('error', () => undefined);
+    child.once('exit', () => {
+      if (this.child === child) this.stop();
+    });
+    return child;
+  }
+
+  private read(chunk: string): void {
+    this.text += chunk;
+    let end: number;
+    while ((end = this.text.indexOf('\n')) >= 0) {
+      const line = this.text.slice(0, end);
+      this.text = this.text.slice(end + 1);
+      const failed = /^Command failed -:(\d+)$/.exec(line);
+      if (!failed) {
+        this.failures.set(0, `${this.failures.get(0) ?? ''}${line} `);
+        continue;
+      }
+      const number = Number(failed[1]);
+      const waiter = this.waiting.get(number);
+      if (waiter) {
+        this.waiting.delete(number);
+        const message = this.failures.get(waiter.command);
+        this.failures.delete(waiter.command);
+        this.failures.delete(0);
+        waiter.done(message === undefined ? null : new Error(message.trim()));
+      } else {
+        // A command's own failure: its message is what came since the last report.
+        this.failures.set(number, this.failures.get(0) ?? 'failed');
+        this.failures.delete(0);
+      }
+    }
   }
 }
 
@@ -58,11 +113,9 @@ export class SharedAddress {
   readonly address: string;
   private readonly prefix: number;
   private held = false;
-  private closed = false;
-  private preparing: NodeJS.Timeout | null = null;
+  private readonly ip = new IpBatch();
   /** When the address was last announced (Unix ms). */
   announcedAt = 0;
-  private ready: { claim: ReadyCommand | null; release: ReadyCommand | null } = { claim: null, release: null };
 
   constructor(private readonly options: SharedAddressOptions) {
     const [address, prefix] = options.cidr.split('/');
@@ -83,13 +136,12 @@ export class SharedAddress {
    * any (a link that is down): the address is held all the same, and announced again later.
    */
   async claim(): Promise<Error | null> {
-    const command = this.ready.claim ?? this.command('claim');
-    this.ready.claim = null;
-    await command.run();
+    const args = ['address', 'replace', `${this.address}/${this.prefix}`, 'dev', this.options.device];
+    if (isIPv6(this.address)) args.push('nodad');
+    await this.ip.run(args);
     this.held = true;
     const failure = this.announce();
     this.announcedAt = Date.now();
-    this.prepareLater('release');
     return failure;
   }
 
@@ -107,36 +159,11 @@ export class SharedAddress {
   /** Removes the address; removing an address that is not there is not an error. */
   async release(): Promise<void> {
     this.held = false;
-    const command = this.ready.release ?? this.command('release');
-    this.ready.release = null;
-    await command.run().catch(() => undefined);
-    this.prepareLater('claim');
+    await this.ip.run(['address', 'del', `${this.address}/${this.prefix}`, 'dev', this.options.device]).catch(() => undefined);
   }
 
-  /** Ends the commands kept ready. */
+  /** Ends the `ip` process kept running. */
   close(): void {
-    this.closed = true;
-    if (this.preparing) clearTimeout(this.preparing);
-    this.ready.claim?.cancel();
-    this.ready.release?.cancel();
-    this.ready = { claim: null, release: null };
-  }
-
-  /** Spawning blocks this thread for a while: not on the way of a takeover that is under way. */
-  private prepareLater(kind: 'claim' | 'release'): void {
-    if (this.preparing) clearTimeout(this.preparing);
-    this.preparing = setTimeout(() => {
-      this.preparing = null;
-      if (!this.closed) this.ready[kind] ??= this.command(kind);
-    }, PREPARE_DELAY_MS);
-    this.preparing.unref();
-  }
-
-  private command(kind: 'claim' | 'release'): ReadyCommand {
-    const cidr = `${this.address}/${this.prefix}`;
-    if (kind === 'release') return new ReadyCommand(['addr', 'del', cidr, 'dev', this.options.device]);
-    const args = ['addr', 'replace', cidr, 'dev', this.options.device];
-    if (isIPv6(this.address)) args.push('nodad');
-    return new ReadyCommand(args);
+    this.ip.stop();
   }
 }

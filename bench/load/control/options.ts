@@ -23,6 +23,8 @@ export interface ControlOptions {
   nice: number;
   /** Reruns of a trial whose window other processes disturbed, keeping the least disturbed run. */
   retries: number;
+  /** Longest wait before each run for the machine to be quiet. */
+  quietWaitMs: number;
   timeoutMs: number;
   attempts: number;
   json: boolean;
@@ -47,8 +49,9 @@ const HELP = `usage: npm run bench:control -- [options]
                           live count; prints the hot spots, saves build/bench/control-rate.cpuprofile
   --nice N                run relays and generator at this nice value (e.g. -10 on a shared machine)
   --retries N             rerun a trial during whose window other processes used more than 25 %
-                          of a core, keeping the least disturbed run (default 2); every run first
-                          waits up to 60 s for the machine to be that quiet
+                          of a core, keeping the least disturbed run (default 2)
+  --quiet-wait S          before every run, wait up to S seconds for a 2 s sample in which the
+                          machine is that quiet (default 60; 0: do not wait)
   --timeout MS            per-attempt reply timeout (default 1000); --attempts N (default 3)
 `;
 
@@ -66,6 +69,7 @@ function defaults(quick: boolean): ControlOptions {
     profile: false,
     nice: 0,
     retries: 2,
+    quietWaitMs: 60_000,
     timeoutMs: 1000,
     attempts: 3,
     json: false,
@@ -102,6 +106,7 @@ function applyFlag(o: ControlOptions, flag: string, value: () => string): void {
     case '--profile': o.profile = true; return;
     case '--nice': o.nice = whole(flag, value(), -20, 19); return;
     case '--retries': o.retries = whole(flag, value(), 0, 5); return;
+    case '--quiet-wait': o.quietWaitMs = whole(flag, value(), 0, 3600) * 1000; return;
     case '--timeout': o.timeoutMs = whole(flag, value(), 10, 10_000); return;
     case '--attempts': o.attempts = whole(flag, value(), 1, 10); return;
     case '--help': case '-h': process.stdout.write(HELP); process.exit(0); return;

@@ -190,7 +190,7 @@ export interface LabOptions {
   flags?: string[];
   /** Sockets per rtp-peers process (the open-file limit is per process). */
   socketsPerProcess?: number;
-  /** Where relay logs go; a temporary directory by default. */
+  /** Where relay logs go (and stay); by default the lab's temporary directory, removed with it. */
   logDir?: string;
   /** Scheduling priority of every process the lab starts (0: unchanged). */
   nice?: number;
@@ -203,6 +203,8 @@ export class FailoverLab {
   readonly callees: PeerGroup[] = [];
   /** Call ids set up so far, by endpoint index. */
   readonly callIds: string[] = [];
+  /** The relay's ports facing the caller and the callee, by endpoint index. */
+  private readonly relayPorts: Array<[number, number]> = [];
   private readonly drivers: Partial<Record<'caller' | RelayName, Driver>> = {};
   private readonly logs: WriteStream[] = [];
   private runs = 0;
@@ -412,13 +414,11 @@ export class FailoverLab {
     return { closed: reply.closed as boolean, acks: reply.acks as number[] };
   }
 
-  /** Offers and answers for calls with no endpoints (replication load). */
-  async setupSignallingOnly(ids: string[], rate: number): Promise<Json> {
+  /** Offers and answers for calls with no endpoints (replication load); `hangup`: each deleted at once. */
+  async setupSignallingOnly(ids: string[], rate: number, hangup = false): Promise<Json> {
     const calls = ids.map((id, k) => ({ id, caller: [this.net.address('caller'), 40000 + 2 * (k % 10000)], callee: [this.net.address('callee'), 40000 + 2 * (k % 10000)] }));
-    return this.drivers.caller!.request({ op: 'setup', ng: `${VIP}:${NG_PORT}`, rate, calls }, 60_000 + (ids.length * 2000) / rate);
+    return this.drivers.caller!.request({ op: 'setup', ng: `${VIP}:${NG_PORT}`, rate, calls, hangup }, 60_000 + (ids.length * 2000) / rate);
   }
-
-  private readonly relayPorts: Array<[number, number]> = [];
 
   private endpoint(groups: PeerGroup[], i: number): number {
     const g = groups.find((x) => i >= x.first && i < x.first + x.count)!;
@@ -488,7 +488,7 @@ export class FailoverLab {
   async destroy(): Promise<void> {
     await this.net.destroy();
     for (const log of this.logs) log.end();
-    if (!this.options.logDir) this.tools.remove();
+    this.tools.remove();
   }
 }
 

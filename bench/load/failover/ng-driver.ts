@@ -4,8 +4,9 @@
  * per line, on stdin; it answers each with one JSON line on stdout carrying the command's `tag`.
  * Commands run concurrently (a status query need not wait for a setup burst).
  *
- *   {"op":"setup","ng":"IP:PORT","rate":1000,"calls":[{"id","caller":[ip,port],"callee":[ip,port]}]}
- *      offer + answer per call, starting at most `rate` calls per second, at most 64 in flight;
+ *   {"op":"setup","ng":"IP:PORT","rate":1000,"calls":[{"id","caller":[ip,port],"callee":[ip,port]}],"hangup":false}
+ *      offer + answer per call (+ delete right after the answer with `hangup`), starting at most
+ *      `rate` calls per second, at most 64 in flight;
  *      answers {"ports":[[a,b] | null, ...], "failed", "errors", "ms", "setup_ms":{p50,p99}}:
  *      the relay's port facing the caller (a) and the callee (b) of each call
  *   {"op":"delete","ng":"IP:PORT","rate":1000,"ids":[...]}   answers {"failed","errors","ms"}
@@ -28,7 +29,7 @@ interface CallSpec {
 }
 
 type Command =
-  | { op: 'setup'; ng: string; rate: number; calls: CallSpec[] }
+  | { op: 'setup'; ng: string; rate: number; calls: CallSpec[]; hangup?: boolean }
   | { op: 'delete'; ng: string; rate: number; ids: string[] }
   | { op: 'ng'; ng: string; command: Record<string, BEncodable>; timeoutMs?: number }
   | { op: 'tcp'; host: string; port: number; chunks: string[]; waitMs: number };
@@ -108,6 +109,10 @@ async function setup(c: Extract<Command, { op: 'setup' }>): Promise<Record<strin
       );
       ports[i] = [mediaPort(answer as Record<string, PlainValue>), b];
       took.push(performance.now() - t0);
+      if (c.hangup) {
+        const deleted = toPlain(await ng.request({ command: 'delete', 'call-id': call.id, 'from-tag': `${call.id}-from`, 'delete-delay': 0 })) as Record<string, PlainValue>;
+        if (deleted.result !== 'ok' || deleted.warning !== undefined) throw new Error(`delete: ${String(deleted['error-reason'] ?? deleted.warning)}`);
+      }
     } catch (error) {
       if (errors.length < 10) errors.push(`${call.id}: ${(error as Error).message}`);
     }
