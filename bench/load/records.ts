@@ -173,7 +173,7 @@ async function pipelineChild(config: PipelineConfig): Promise<void> {
   }
   call.media.push(media);
   const counters: Record<string, number> = { rtp_packets_in: 90_000, rtp_bytes_in: 15_480_000, rtcp_packets_in: 360, rtcp_bytes_in: 30_000, packets_out: 90_000, bytes_out: 15_480_000, last_ssrc: 0x12345678 };
-  const leg = { counters, local: '203.0.113.5:30000', loss: { expected: 90_010, lost: 10 } };
+  const leg = { counters, local: '203.0.113.5:30000', loss: { expected: 90_010, lost: 10 }, jitterMs: 1.25 };
   const totals = { a: leg, b: leg };
   let seq = 0;
   const queue = (n: number): number => {

@@ -50,6 +50,10 @@ LegRequest leg_request(const Napi::Value& value) {
   const uint32_t learning = o.Has("learning") ? u32(o.Get("learning"), "learning") : 2;
   if (learning > 3) throw Napi::TypeError::New(o.Env(), "learning must be 0..3");
   s.learning = static_cast<Learning>(learning);
+  if (o.Has("clockRate")) {
+    s.clock_rate = u32(o.Get("clockRate"), "clockRate");
+    if (s.clock_rate > 1000000) throw Napi::TypeError::New(o.Env(), "clockRate must be 0..1000000");
+  }
   s.rtp.signalled = endpoint(o, "remote");
   s.rtcp.signalled = endpoint(o, "remoteRtcp");
   if (o.Has("fields")) leg.fields = u32(o.Get("fields"), "fields");

@@ -19,6 +19,7 @@ enum LegField : uint32_t {
   kFieldStrict = 1u << 3,
   kFieldAsymmetric = 1u << 4,
   kFieldRtcpMux = 1u << 5,
+  kFieldClockRate = 1u << 6,
   kFieldAll = 0xffffffffu,
 };
 

@@ -202,6 +202,7 @@ StreamAllocation Engine::launch(uint32_t request, std::unique_ptr<StreamSetup> s
   slot.generation++;
   slot.live = true;
   slot.closing = false;
+  for (unsigned side = 0; side < 2; side++) slot.has_rtcp[side] = setup->legs[side].rtcp_fd >= 0;
   shard.streams++;
   live_streams_++;
   StreamAllocation allocation;
@@ -279,8 +280,9 @@ void Engine::update(uint32_t request, uint32_t stream_id, LegRequest (&legs)[2])
     LegSetup& leg = setup->legs[side];
     leg.state = legs[side].state;
     leg.fields = legs[side].fields;
-    // Turning rtcp-mux off needs the RTCP socket, on the odd port the pair already reserves.
-    if ((leg.fields & kFieldRtcpMux) && !leg.state.rtcp_mux) {
+    // Turning rtcp-mux off needs the RTCP socket, on the odd port the pair already reserves. A
+    // leg keeps that socket when mux is switched on, so it is opened at most once.
+    if ((leg.fields & kFieldRtcpMux) && !leg.state.rtcp_mux && !slot.has_rtcp[side]) {
       Endpoint rtcp = interfaces_[slot.pools[side]];
       rtcp.set_port(static_cast<uint16_t>(slot.ports[side] + 1));
       const int fd = open_bound_socket(rtcp);
@@ -288,8 +290,11 @@ void Engine::update(uint32_t request, uint32_t stream_id, LegRequest (&legs)[2])
         release_descriptors(*setup);
         throw_system("bind RTCP port", -fd);
       }
-      leg.rtcp_fd = fd;  // EADDRINUSE: the leg already has its RTCP socket
+      leg.rtcp_fd = fd;  // EADDRINUSE: bound by someone else meanwhile; the leg goes on without
     }
+  }
+  for (unsigned side = 0; side < 2; side++) {
+    if (setup->legs[side].rtcp_fd >= 0) slot.has_rtcp[side] = true;
   }
   Command command;
   command.type = CommandType::Update;
@@ -391,6 +396,7 @@ void Engine::release_slot(Shard& shard, uint32_t slot_index) {
   slot.closing = false;
   slot.pools[0] = slot.pools[1] = -1;
   slot.ports[0] = slot.ports[1] = 0;
+  slot.has_rtcp[0] = slot.has_rtcp[1] = false;
   shard.free_slots.push_back(slot_index);
   shard.streams--;
   live_streams_--;

@@ -81,6 +81,7 @@ class Engine {
     bool closing = false;
     int pools[2] = {-1, -1};
     uint16_t ports[2] = {0, 0};
+    bool has_rtcp[2] = {false, false};  // the leg holds a socket on its odd port
   };
   struct Shard {
     std::unique_ptr<Worker> worker;

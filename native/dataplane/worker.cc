@@ -105,7 +105,78 @@ void Worker::release_all_sockets() {
 
 // ---- packet path ---------------------------------------------------------------------------
 
-void Worker::on_batch() { now_ms_ = monotonic_ms(); }
+void Worker::on_batch() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  now_us_ = static_cast<uint64_t>(ts.tv_sec) * 1000000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
+  now_ms_ = now_us_ / 1000;
+}
+
+// An imported leg goes on counting where its record stopped: the source continues from the last
+// sequence number the old relay saw, so packets lost across a takeover count as lost.
+void Worker::resume_reception(Leg& leg) {
+  const uint64_t expected = leg.counters.get(LegCounter::rtp_expected);
+  if (expected == 0) return;
+  Leg::Reception& rx = leg.rx;
+  rx.started = true;
+  rx.ssrc = static_cast<uint32_t>(leg.counters.get(LegCounter::last_ssrc));
+  rx.base_ext = rx.max_ext = static_cast<uint32_t>(leg.counters.get(LegCounter::last_seq)) & 0xffff;
+  rx.received = 1;  // that last packet, already in the imported totals
+  rx.expected_done = expected - 1;
+  rx.lost_done = leg.counters.get(LegCounter::rtp_lost);
+}
+
+// RFC 3550 appendix A.1 (extended sequence numbers, expected and lost) and A.8 (interarrival
+// jitter), for one RTP packet arriving on `leg`. No probation: the first packet of an SSRC
+// starts its span, as a relay that must count from the first packet would.
+void Worker::receive_rtp(Leg& leg, const uint8_t* data) {
+  Leg::Reception& rx = leg.rx;
+  const uint16_t seq = static_cast<uint16_t>((data[2] << 8) | data[3]);
+  const uint32_t timestamp = (static_cast<uint32_t>(data[4]) << 24) | (static_cast<uint32_t>(data[5]) << 16) |
+                             (static_cast<uint32_t>(data[6]) << 8) | data[7];
+  const uint32_t ssrc = (static_cast<uint32_t>(data[8]) << 24) | (static_cast<uint32_t>(data[9]) << 16) |
+                        (static_cast<uint32_t>(data[10]) << 8) | data[11];
+  if (!rx.started || ssrc != rx.ssrc) {
+    if (rx.started) {
+      const uint64_t expected = static_cast<uint64_t>(rx.max_ext - rx.base_ext) + 1;
+      rx.expected_done += expected;
+      rx.lost_done += expected > rx.received ? expected - rx.received : 0;
+    }
+    rx.started = true;
+    rx.ssrc = ssrc;
+    rx.base_ext = rx.max_ext = seq;
+    rx.received = 0;
+    rx.has_transit = false;
+  } else {
+    // The candidate extended number nearest to the highest one: ahead by less than half the
+    // sequence space counts as newer (with a wrap if it came round), anything else as late.
+    const uint16_t delta = static_cast<uint16_t>(seq - static_cast<uint16_t>(rx.max_ext));
+    if (delta != 0 && delta < 0x8000) rx.max_ext += delta;
+  }
+  rx.received++;
+  const uint64_t expected = static_cast<uint64_t>(rx.max_ext - rx.base_ext) + 1;
+  leg.counters.set(LegCounter::rtp_expected, rx.expected_done + expected);
+  leg.counters.set(LegCounter::rtp_lost, rx.lost_done + (expected > rx.received ? expected - rx.received : 0));
+  leg.counters.set(LegCounter::last_seq, seq);
+  leg.counters.set(LegCounter::last_ssrc, ssrc);
+  const uint32_t rate = leg.state.clock_rate;
+  if (rate == 0) return;
+  // Transit time in timestamp units; differences wrap like the 32-bit timestamps do.
+  const uint32_t arrival = static_cast<uint32_t>(now_us_ * rate / 1000000);
+  const int64_t transit = static_cast<int32_t>(arrival - timestamp);
+  if (rx.has_transit) {
+    int64_t d = transit - rx.last_transit;
+    if (d < 0) d = -d;
+    // A jump of more than 3 s (a source switched behind the same SSRC, a timestamp wrap the
+    // sender did not follow) is a discontinuity, not jitter: the transit restarts from here.
+    if (d <= static_cast<int64_t>(rate) * 3) {
+      const uint64_t j = leg.counters.get(LegCounter::jitter_q4);
+      leg.counters.set(LegCounter::jitter_q4, j + static_cast<uint64_t>(d) - ((j + 8) >> 4));
+    }
+  }
+  rx.last_transit = transit;
+  rx.has_transit = true;
+}
 
 void Worker::drop(Leg& leg, LegCounter leg_reason, EngineCounter engine_reason) {
   leg.counters.add(leg_reason);
@@ -149,9 +220,7 @@ SendTarget Worker::on_packet(const PacketView& packet) {
   // Datagrams that are not RTP (empty ones included) are forwarded unchanged, as rtpengine does.
   if (!rtcp) {
     if (looks_like_rtp(packet.data, packet.length)) {
-      in.counters.set(LegCounter::last_seq, (packet.data[2] << 8) | packet.data[3]);
-      in.counters.set(LegCounter::last_ssrc, (static_cast<uint32_t>(packet.data[8]) << 24) |
-                                                  (packet.data[9] << 16) | (packet.data[10] << 8) | packet.data[11]);
+      receive_rtp(in, packet.data);
     } else {
       in.counters.add(LegCounter::nonrtp_packets_in);
     }
@@ -234,8 +303,11 @@ bool Worker::attach_leg(Stream& stream, uint32_t slot, unsigned side, LegSetup& 
   const uint32_t generation = stream.generation.load(std::memory_order_relaxed);
   leg.state = setup.state;
   leg.counters.reset();
-  if (setup.has_counters)
+  leg.rx = Leg::Reception{};
+  if (setup.has_counters) {
     for (size_t i = 0; i < kLegCounterCount; i++) leg.counters.v[i].store(setup.counters[i], std::memory_order_relaxed);
+    resume_reception(leg);
+  }
   leg.idle_reported = false;
   leg.rtp_handle = attach_socket(stream, setup.rtp_fd, make_token(slot, side, SocketKind::Rtp, generation));
   leg.rtcp_handle = attach_socket(stream, setup.rtcp_fd, make_token(slot, side, SocketKind::Rtcp, generation));
@@ -291,6 +363,7 @@ void Worker::apply_update(Stream& stream, uint32_t slot, unsigned side, LegSetup
   if (setup.fields & kFieldLearning) leg.state.learning = next.learning;
   if (setup.fields & kFieldStrict) leg.state.strict_source = next.strict_source;
   if (setup.fields & kFieldAsymmetric) leg.state.asymmetric = next.asymmetric;
+  if (setup.fields & kFieldClockRate) leg.state.clock_rate = next.clock_rate;
   if (!(setup.fields & kFieldRtcpMux) || next.rtcp_mux == leg.state.rtcp_mux) return;
   leg.state.rtcp_mux = next.rtcp_mux;
   // Switching mux on keeps an RTCP socket the leg has, as rtpengine keeps its fallback RTCP

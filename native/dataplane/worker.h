@@ -48,6 +48,8 @@ class Worker final : public PacketSink {
 
   // PacketSink (worker thread).
   void on_batch() override;
+  void receive_rtp(Leg& leg, const uint8_t* data);
+  static void resume_reception(Leg& leg);
   SendTarget on_packet(const PacketView& packet) override;
   void on_oversize(uint64_t token) override;
   void on_send_error(uint64_t token, int error) override;
@@ -86,6 +88,7 @@ class Worker final : public PacketSink {
   StreamTable table_;
   EngineCounters counters_;
   uint64_t now_ms_ = 0;
+  uint64_t now_us_ = 0;  // CLOCK_MONOTONIC at the current batch, for jitter
   uint64_t next_sweep_ms_ = 0;
 };
 

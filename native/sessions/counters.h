@@ -8,8 +8,13 @@
 #include <cstddef>
 #include <cstdint>
 
-// Per leg: what arrived on the leg's sockets, what was sent from them, drops by reason, and
-// the last packet seen (time in ms of CLOCK_MONOTONIC, SSRC and sequence number of the last RTP).
+// Per leg: what arrived on the leg's sockets, what was sent from them, drops by reason, the
+// last packet seen (time in ms of CLOCK_MONOTONIC, SSRC and sequence number of the last RTP),
+// and RFC 3550 reception figures for the RTP arriving on the leg: packets expected (extended
+// sequence span, summed over SSRCs), lost (expected - received, never below 0 per SSRC) and
+// the interarrival jitter times 16 in RTP timestamp units (the RFC's integer form; divide by
+// 16 and by the clock rate for seconds). Arrival times are taken once per receive batch, so
+// jitter below the coalescing window (--coalesce-us) is not resolved.
 #define RTPHUB_LEG_COUNTERS(X) \
   X(rtp_packets_in)            \
   X(rtp_bytes_in)              \
@@ -25,7 +30,10 @@
   X(drops_send)                \
   X(last_packet_ms)            \
   X(last_ssrc)                 \
-  X(last_seq)
+  X(last_seq)                  \
+  X(rtp_expected)              \
+  X(rtp_lost)                  \
+  X(jitter_q4)
 
 // Per engine (summed over workers by the reader).
 #define RTPHUB_ENGINE_COUNTERS(X) \

@@ -35,6 +35,7 @@ struct LegState {
   Learning learning = Learning::Delayed;
   bool strict_source = false;
   bool asymmetric = false;
+  uint32_t clock_rate = 8000;   // RTP clock of what this party sends (jitter); 0: no jitter
   Latch rtp;
   Latch rtcp;
 };
@@ -47,6 +48,19 @@ struct Leg {
   int rtp_handle = -1;   // backend handle of the RTP (or muxed) socket
   int rtcp_handle = -1;  // backend handle of the RTCP socket, -1 with rtcp-mux
   bool idle_reported = false;
+  // RFC 3550 receiver state for the RTP arriving on this leg (one source at a time: a new
+  // SSRC closes the span of the old one into the cumulative counters).
+  struct Reception {
+    bool started = false;
+    uint32_t ssrc = 0;
+    uint32_t base_ext = 0;      // first extended sequence number of the current SSRC
+    uint32_t max_ext = 0;       // highest extended sequence number seen
+    uint64_t received = 0;      // RTP packets of the current SSRC
+    uint64_t expected_done = 0; // spans of earlier SSRCs
+    uint64_t lost_done = 0;
+    int64_t last_transit = 0;
+    bool has_transit = false;
+  } rx;
   LegCounters counters;
 };
 

@@ -309,6 +309,8 @@ export class CallRegistry extends EventEmitter<CallRegistryEvents> {
       learning: o.learning ?? this.options.learning,
       asymmetric: o.asymmetric ?? false,
       strictSource: o.strictSource ?? false,
+      // The clock of the side's first format: what the jitter counter measures its RTP in.
+      clockRate: state.codecs.length > 0 ? (state.codecs[0].clockRate ?? 8000) : 0,
     };
   }
 

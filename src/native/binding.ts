@@ -20,6 +20,7 @@ export interface NativeLeg {
   learning?: number;
   strictSource?: boolean;
   asymmetric?: boolean;
+  clockRate?: number;
   fields?: number;
 }
 
@@ -92,6 +93,7 @@ export const LegField = {
   strict: 1 << 3,
   asymmetric: 1 << 4,
   rtcpMux: 1 << 5,
+  clockRate: 1 << 6,
 } as const;
 
 let cached: NativeBinding | undefined;

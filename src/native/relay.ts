@@ -78,6 +78,12 @@ function nativeLeg(options: Partial<LegOptions>, defaults: { address: string }, 
   if (options.strictSource !== undefined) fields |= LegField.strict;
   if (options.asymmetric !== undefined) fields |= LegField.asymmetric;
   if (options.rtcpMux !== undefined) fields |= LegField.rtcpMux;
+  if (options.clockRate !== undefined) {
+    if (!Number.isInteger(options.clockRate) || options.clockRate < 0 || options.clockRate > 1_000_000) {
+      throw new InvalidArgumentError('clockRate must be an integer number of Hz in 0..1000000');
+    }
+    fields |= LegField.clockRate;
+  }
   return {
     address: options.localAddress ?? defaults.address,
     port: options.localPort ?? 0,
@@ -87,6 +93,7 @@ function nativeLeg(options: Partial<LegOptions>, defaults: { address: string }, 
     learning: learningCodes[options.learning ?? 'delayed'],
     strictSource: options.strictSource ?? false,
     asymmetric: options.asymmetric ?? false,
+    clockRate: options.clockRate ?? 8000,
     fields: update ? fields : 0xffffffff,
   };
 }

@@ -31,6 +31,11 @@ export interface LegOptions {
   asymmetric?: boolean;
   /** Bind exactly this (even) RTP port instead of taking one from the pool. */
   localPort?: number;
+  /**
+   * RTP clock rate (Hz) of what this leg's party sends, for the interarrival jitter counter
+   * (default 8000; 0: no jitter).
+   */
+  clockRate?: number;
 }
 
 export interface StreamOptions {

@@ -29,10 +29,10 @@ export interface LegRecord {
   dropped: number;
   /** SSRC of the last RTP packet from this party. */
   ssrc: number | null;
-  /** Estimated from sequence numbers (see README): null when it could not be estimated. */
+  /** RTP from this party per RFC 3550 (extended sequence span per SSRC): null without RTP. */
   loss: { expected: number; lost: number; fraction: number } | null;
-  /** Not measured by the data plane yet: always null. */
-  jitter_ms: null;
+  /** RFC 3550 interarrival jitter of the RTP from this party (ms, 0.001 resolution): null without RTP. */
+  jitter_ms: number | null;
 }
 
 export interface StreamRecord {
@@ -153,6 +153,6 @@ function legRecord(side: SideState, t: LegTotals | null): LegRecord {
     dropped: c('drops_source') + c('drops_no_destination') + c('drops_malformed') + c('drops_send'),
     ssrc: t && c('rtp_packets_in') > 0 ? c('last_ssrc') : null,
     loss: t?.loss ? { ...t.loss, fraction: t.loss.expected > 0 ? round3(t.loss.lost / t.loss.expected) : 0 } : null,
-    jitter_ms: null,
+    jitter_ms: t?.jitterMs != null ? round3(t.jitterMs) : null,
   };
 }

@@ -31,7 +31,6 @@ import { orphanSpools, Spool } from './spool';
 import { StreamCounters } from './stream-counters';
 
 /** A sampling round is spread over this many timer ticks. */
-const SAMPLE_STEPS = 10;
 
 /** How long a standby call is remembered after it is gone (for a late cold-takeover drop event). */
 const STANDBY_MEMORY_MS = 60_000;
@@ -48,7 +47,7 @@ export interface CallRecordsOptions {
   log: pino.Logger;
   /** How long shutdown waits for collectors before spooling what is left (ms). */
   closeGraceMs: number;
-  /** A round of counter samples (behind the loss estimate) over every stream takes this long (ms; default 5000). */
+  /** How often calls held on standby for the peer are looked over (ms; default 500). */
   sampleMs?: number;
   /** The HA node, once it runs (its cold-standby drops end calls). */
   ha?: () => HaNode | null;
@@ -66,7 +65,6 @@ export class CallRecords {
    */
   private readonly standby = new Map<string, { call: Call; goneAt: number | null }>();
   private readonly sampler: NodeJS.Timeout;
-  private sampleStep = 0;
   private haWatch: NodeJS.Timeout | null = null;
   private closed = false;
 
@@ -75,7 +73,7 @@ export class CallRecords {
     options.calls.on('releasing', this.onReleasing);
     options.calls.on('changed', this.onChanged);
     options.calls.on('ended', this.onEnded);
-    this.sampler = setInterval(() => this.sample(), Math.max(1, (options.sampleMs ?? 5000) / SAMPLE_STEPS));
+    this.sampler = setInterval(() => this.sample(), Math.max(1, options.sampleMs ?? 500));
     this.sampler.unref();
     if (options.ha) this.watchHa(options.ha);
   }
@@ -115,7 +113,6 @@ export class CallRecords {
     this.options.calls.off('releasing', this.onReleasing);
     this.options.calls.off('changed', this.onChanged);
     this.options.calls.off('ended', this.onEnded);
-    this.counters.close();
     const lost = await Promise.all(this.options.forwarders.map((f) => f.close(this.options.closeGraceMs)));
     lost.forEach((n, i) => {
       if (n > 0) this.options.log.error({ target: this.options.forwarders[i].label, records: n }, 'call records lost at shutdown: neither delivered nor spooled');
@@ -126,7 +123,6 @@ export class CallRecords {
 
   private readonly onChanged = (call: Call): void => {
     if (call.answered && !this.answeredAt.has(call)) this.answeredAt.set(call, Date.now());
-    this.counters.observe(call);
   };
 
   private readonly onEnded = (call: Call, reason: EndReason): void => {
@@ -134,21 +130,17 @@ export class CallRecords {
     if (!call.standby) this.write(call, reason);
   };
 
-  /** One step of a sampling round: the round starts by matching every call's streams. */
+  /** Keeps the list of calls held for the peer current (a cold takeover records the ones it drops). */
   private sample(): void {
-    if (this.sampleStep++ % SAMPLE_STEPS === 0) {
-      const now = Date.now();
-      for (const [id, entry] of this.standby) {
-        if (!entry.call.ended && entry.call.standby) continue;
-        entry.goneAt ??= now;
-        if (now - entry.goneAt > STANDBY_MEMORY_MS) this.standby.delete(id);
-      }
-      for (const call of this.options.calls.calls.values()) {
-        if (call.standby && this.standby.get(call.callId)?.call !== call) this.standby.set(call.callId, { call, goneAt: null });
-        this.counters.observe(call, false);
-      }
+    const now = Date.now();
+    for (const [id, entry] of this.standby) {
+      if (!entry.call.ended && entry.call.standby) continue;
+      entry.goneAt ??= now;
+      if (now - entry.goneAt > STANDBY_MEMORY_MS) this.standby.delete(id);
     }
-    this.counters.sampleSlice(1 / SAMPLE_STEPS);
+    for (const call of this.options.calls.calls.values()) {
+      if (call.standby && this.standby.get(call.callId)?.call !== call) this.standby.set(call.callId, { call, goneAt: null });
+    }
   }
 
   /** Subscribes to the HA node's cold-standby drops as soon as the node exists. */

@@ -94,6 +94,57 @@ backendTest('last_seq and last_ssrc follow sequence wrap-around and SSRC changes
   }
 });
 
+backendTest('reception counters: expected and lost per RFC 3550, across reordering and an SSRC change', async (t, backend) => {
+  const relay = startRelay(t, backend, ports.take(20));
+  const [a, b] = [await Party.open(t), await Party.open(t)];
+  const stream = await connect(relay, a, b);
+  const send = async (seq: number, ssrc: number) => {
+    await a.send(rtp({ seq, ssrc }), legEndpoint(stream, 'a'));
+    await b.receive();
+  };
+  const missing = new Set([15, 16, 17, 22, 25]);
+  for (let seq = 65530; seq !== 10; seq = (seq + 1) & 0xffff) await send(seq, 7); // 16 packets, wrapping
+  for (let seq = 10; seq < 30; seq++) if (!missing.has(seq)) await send(seq, 7);
+  t.like(stream.counters().a, { rtp_expected: 36, rtp_lost: 5 });
+  await send(16, 7); // late, not newer: fills a hole
+  t.like(stream.counters().a, { rtp_expected: 36, rtp_lost: 4 });
+  for (let seq = 1000; seq < 1005; seq++) await send(seq, 8);
+  t.like(stream.counters().a, { rtp_expected: 41, rtp_lost: 4, last_ssrc: 8, last_seq: 1004 });
+  t.like(stream.counters().b, { rtp_expected: 0, rtp_lost: 0 });
+});
+
+backendTest('the jitter counter follows RFC 3550 at the leg\'s clock rate, and is off at clock rate 0', async (t, backend) => {
+  const relay = startRelay(t, backend, ports.take(20));
+  const parties = await Promise.all(Array.from({ length: 6 }, () => Party.open(t)));
+  const streams = [
+    await relay.createStream({ a: { remote: parties[0].endpoint }, b: { remote: parties[1].endpoint } }),
+    await relay.createStream({ a: { remote: parties[2].endpoint, clockRate: 48000 }, b: { remote: parties[3].endpoint } }),
+    await relay.createStream({ a: { remote: parties[4].endpoint, clockRate: 0 }, b: { remote: parties[5].endpoint } }),
+  ];
+  // Ten packets sent back to back whose timestamps say 200 ms apart: each transit differs from
+  // the last by about 200 ms, so J = 200 ms * (1 - (15/16)^9) = 88 ms (arrival spread of a
+  // loaded machine moves it by a few ms at most).
+  const spacing = [1600, 9600, 1600];
+  for (const [i, stream] of streams.entries()) {
+    for (let k = 0; k < 10; k++) {
+      await parties[2 * i].send(rtp({ seq: k, timestamp: k * spacing[i] }), legEndpoint(stream, 'a'));
+      await parties[2 * i + 1].receive();
+    }
+  }
+  const jitterMs = (stream: Stream, rate: number) => (stream.counters().a.jitter_q4 / 16 / rate) * 1000;
+  const expected = 200 * (1 - (15 / 16) ** 9);
+  t.true(Math.abs(jitterMs(streams[0], 8000) - expected) < 25, `8 kHz: ${jitterMs(streams[0], 8000)} ms`);
+  t.true(Math.abs(jitterMs(streams[1], 48000) - expected) < 25, `48 kHz: ${jitterMs(streams[1], 48000)} ms`);
+  t.is(streams[2].counters().a.jitter_q4, 0);
+  // An update changes the clock rate the counter uses.
+  await streams[2].update({ a: { clockRate: 8000 } });
+  for (let k = 10; k < 20; k++) {
+    await parties[4].send(rtp({ seq: k, timestamp: k * 1600 }), legEndpoint(streams[2], 'a'));
+    await parties[5].receive();
+  }
+  t.true(jitterMs(streams[2], 8000) > 40, `after the update: ${jitterMs(streams[2], 8000)} ms`);
+});
+
 backendTest('engine counters are summed over every stream and worker', async (t, backend) => {
   const relay = startRelay(t, backend, ports.take(40));
   t.is(relay.threads, 2);

@@ -1,6 +1,6 @@
 // What a call record holds, from real calls on real sockets (rtphub in-process, records to a
 // file:// target): tags, From/To labels, times, end reason, restoration-record version, codec,
-// and per leg the native counters with the loss estimated from sequence numbers; a record for a
+// and per leg the native counters with the data plane's RFC 3550 loss and jitter; a record for a
 // call ended by a media timeout, by a shutdown, and for a standby call dropped at a cold
 // takeover; none for a call held for the peer relay. Media ports 32500..32755.
 import { EventEmitter } from 'node:events';
@@ -49,7 +49,7 @@ async function until<T>(value: () => T | undefined | null | false, what: string,
 
 const slice = (n: number): [number, number] => [32500 + n * 64, 32500 + n * 64 + 63];
 
-test('a call record carries tags, From/To, times, reason, version, codec and per-leg counters with estimated loss', async (t) => {
+test('a call record carries tags, From/To, times, reason, version, codec and per-leg counters, loss and jitter', async (t) => {
   const out = recordFile(t);
   const h = await startRtphub(t, ...slice(0), [`--cdr-target=${out.url}`, '--endpoint-learning=immediate', '--delete-delay=0', '--ha-node-id=relay-r']);
   const [a, b] = [await Party.open(t), await Party.open(t)];
@@ -60,7 +60,7 @@ test('a call record carries tags, From/To, times, reason, version, codec and per
   const toB = audioPort(offer);
   const media = calls.get('rec-1')!.media[0];
   const relay = { address: '127.0.0.1' };
-  // the first packet of each side latches it (and starts the loss estimate), then the rest
+  // the first packet of each side latches it, then the rest
   await a.send(rtp({ seq: 1, ssrc: 0xaaaa }), { ...relay, port: toA });
   await b.send(rtp({ seq: 65530, ssrc: 0xbbbb }), { ...relay, port: toB });
   await until(() => media.sides.a.learned && media.sides.b.learned, 'both sides learned');
@@ -100,10 +100,12 @@ test('a call record carries tags, From/To, times, reason, version, codec and per
   t.is(record.streams.length, 1);
   const s = record.streams[0];
   t.deepEqual(s.codec, { name: 'PCMU', payload_type: 0, clock_rate: 8000, channels: null });
-  t.like(s.legs.a, { rtp_packets_in: 90, rtp_bytes_in: 90 * 172, packets_out: 30, ssrc: 0xaaaa, jitter_ms: null, remote: `127.0.0.1:${a.port}`, local: `127.0.0.1:${toA}` });
-  t.deepEqual(s.legs.a.loss, { expected: 99, lost: 10, fraction: 0.101 });
+  t.like(s.legs.a, { rtp_packets_in: 90, rtp_bytes_in: 90 * 172, packets_out: 30, ssrc: 0xaaaa, remote: `127.0.0.1:${a.port}`, local: `127.0.0.1:${toA}` });
+  t.deepEqual(s.legs.a.loss, { expected: 100, lost: 10, fraction: 0.1 });
   t.like(s.legs.b, { rtp_packets_in: 30, packets_out: 90, ssrc: 0xbbbb });
-  t.deepEqual(s.legs.b.loss, { expected: 29, lost: 0, fraction: 0 }, 'the sequence number wrapped at 65535');
+  t.deepEqual(s.legs.b.loss, { expected: 30, lost: 0, fraction: 0 }, 'the sequence number wrapped at 65535');
+  // Sent back to back, 20 ms of RTP time apart: the jitter is most of those 20 ms.
+  for (const leg of [s.legs.a, s.legs.b]) t.true(typeof leg.jitter_ms === 'number' && leg.jitter_ms > 5 && leg.jitter_ms <= 20, `jitter ${leg.jitter_ms} ms`);
 });
 
 test('a call whose media stops ends by timeout, and its record says so', async (t) => {
@@ -113,7 +115,7 @@ test('a call whose media stops ends by timeout, and its record says so', async (
   await h.request({ command: 'answer', 'call-id': 'rec-timeout', 'from-tag': 'x', 'to-tag': 'y', sdp: SDP(9002).toString() });
   const [record] = await until(() => out.read().length === 1 && out.read(), 'the record', 6000);
   t.like(record, { call_id: 'rec-timeout', end_reason: 'timeout', to_tag: 'y', from: null, to: null });
-  t.is(record.streams[0].legs.a.loss, null, 'no media: no loss estimate');
+  t.is(record.streams[0].legs.a.loss, null, 'no media: no loss figure');
 });
 
 test('calls ended by a shutdown get their records (written before the process stops)', async (t) => {
