@@ -41,7 +41,7 @@ function header(context: RunContext, o: BenchOptions): string[] {
       'both directions of every call, send instants spread evenly over the 20 ms',
     `fixed loads: ${fmtS(o.windowMs)} window after ${fmtS(o.warmupMs)} warm-up; ramp steps: ${fmtS(o.rampWindowMs)} after ${fmtS(o.rampWarmupMs)}`,
     'CPU ns/pkt = relay utime+stime over the window (/proc/PID/stat) / packets forwarded in the window; ' +
-      'mem/call = VmRSS with the calls minus before them, / calls',
+      'mem/call = VmRSS with the calls minus before them, / calls; marginal = VmRSS growth from half the calls to all of them, / calls added',
     `gen lag = how late the generator sent (above ${o.maxSendLagUs / 1000} ms it, not the relay, is the limit); ` +
       'other CPU % = CPU used by unrelated processes during the window (100 = one core)',
     `load average at start: ${context.loadAverage.toFixed(2)}${context.loadAverage > BUSY_LOAD ? ' (machine busy: expect noisy figures)' : ''}`,
@@ -55,7 +55,7 @@ function fixedLoadSection(calls: number, results: TrialResult[]): string[] {
   return [
     `== ${calls} calls (${offered} packets/s offered to the relay) ==`,
     ...table(
-      ['relay', 'pps in', 'pps out', 'loss %', 'p50 us', 'p99 us', 'p999 us', 'CPU ns/pkt', 'CPU %', 'mem/call KiB', 'gen lag p99 us', 'other CPU %'],
+      ['relay', 'pps in', 'pps out', 'loss %', 'p50 us', 'p99 us', 'p999 us', 'CPU ns/pkt', 'CPU %', 'mem/call KiB', 'marginal KiB', 'gen lag p99 us', 'other CPU %'],
       rows,
     ),
     ...ratioLines(results.filter((r): r is TrialMeasurement => r.ok)),
@@ -86,6 +86,7 @@ function measurementRow(r: TrialMeasurement): string[] {
     r.cpuNsPerPacket === null ? 'n/a' : fmt(r.cpuNsPerPacket, 0),
     r.relayCpuPct === null ? 'n/a' : fmt(r.relayCpuPct, 1),
     fmt(r.memoryPerCallBytes / 1024, 1),
+    fmt(r.marginalMemoryPerCallBytes / 1024, 2),
     fmt(g.sendLagP99Us, 0),
     r.otherCpuPct === null ? 'n/a' : fmt(r.otherCpuPct, 0),
   ];

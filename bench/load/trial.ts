@@ -1,7 +1,10 @@
 /**
  * One trial: a fresh relay process, a fresh generator, one load, one measurement. The
- * relay's RSS is read once it is up (before any call exists) and again after the window
- * (calls still alive); its CPU time over the window comes from the generator. Whatever
+ * relay's RSS is read once it is up (before any call exists), when half the calls exist, when
+ * all of them do, and after the window (calls still alive): memory per call is the whole growth
+ * over the calls, and the marginal figure the growth from half to all of them (what one more
+ * call costs once the process is warm: no start-up heap growth, JIT code or packet buffers in
+ * it); its CPU time over the window comes from the generator. Whatever
  * fails, both processes are stopped and the failure is returned, not thrown.
  */
 import { Generator, type GeneratorResult } from './generator';
@@ -43,6 +46,8 @@ export interface TrialMeasurement {
   /** CPU used by processes other than the relay and the generator during the window (100 = one core). */
   otherCpuPct: number | null;
   memoryPerCallBytes: number;
+  /** RSS growth from half the calls to all of them, per call. */
+  marginalMemoryPerCallBytes: number;
   rssBeforeBytes: number;
   rssAfterBytes: number;
   disturbance: Disturbance | null;
@@ -74,10 +79,16 @@ export async function runTrial(relay: RelayUnderTest, calls: number, setup: Tria
       ...setup.timing,
       relayPid: running.pid,
     });
-    const result = await generator.run(await running.createCalls(generator.calls));
+    const half = Math.floor(generator.calls.length / 2);
+    const firstPorts = await running.createCalls(generator.calls.slice(0, half));
+    const rssHalfBytes = residentBytes(running.pid);
+    const ports = [...firstPorts, ...(await running.createCalls(generator.calls.slice(half)))];
+    const rssAllBytes = residentBytes(running.pid);
+    const marginal = generator.calls.length > half ? (rssAllBytes - rssHalfBytes) / (generator.calls.length - half) : 0;
+    const result = await generator.run(ports);
     const rssAfterBytes = residentBytes(running.pid);
     const relayCounters = await running.counters().catch(() => null);
-    return measurement(relay.name, result, rssBeforeBytes, rssAfterBytes, relayCounters, setup);
+    return measurement(relay.name, result, rssBeforeBytes, rssAfterBytes, marginal, relayCounters, setup);
   } catch (err) {
     return { ok: false, relay: relay.name, calls, error: err instanceof Error ? err.message : String(err) };
   } finally {
@@ -91,6 +102,7 @@ function measurement(
   g: GeneratorResult,
   rssBeforeBytes: number,
   rssAfterBytes: number,
+  marginalMemoryPerCallBytes: number,
   relayCounters: Record<string, number> | null,
   setup: TrialSetup,
 ): TrialMeasurement {
@@ -108,6 +120,7 @@ function measurement(
     relayCpuPct: g.relayCpuNs >= 0 ? (100 * g.relayCpuNs) / windowNs : null,
     otherCpuPct,
     memoryPerCallBytes: (rssAfterBytes - rssBeforeBytes) / g.calls,
+    marginalMemoryPerCallBytes,
     rssBeforeBytes,
     rssAfterBytes,
     disturbance: disturbanceOf(g, otherCpuPct, setup),

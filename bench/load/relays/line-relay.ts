@@ -1,7 +1,7 @@
 /**
  * A relay process driven by the benchmark's line protocol (the naive C relay and the
  * rtphub target speak it): the child prints `ready`; the harness writes one line
- * "callerPort calleePort" per call and `end`; the child answers {"ports":[[a,b],…]}.
+ * "callerPort calleePort" per call and `end`; the child answers {"ports":[[a,b],…]} for every call it holds (earlier batches first).
  * `stats` asks for {"stats":{…}} (rtphub only); `quit` (or EOF) ends the child.
  */
 import { GuardedChild, portPairs } from '../child';
@@ -11,6 +11,9 @@ const READY_TIMEOUT_MS = 20_000;
 const STATS_TIMEOUT_MS = 5_000;
 
 export class LineRelay implements RunningRelay {
+  /** Calls created by earlier batches: the child lists them first in every answer. */
+  private created = 0;
+
   private constructor(
     private readonly child: GuardedChild,
     private readonly hasStats: boolean,
@@ -37,7 +40,9 @@ export class LineRelay implements RunningRelay {
     this.child.write(`${lines}end\n`);
     const reply = await this.child.readJson(10_000 + calls.length * 20, 'ports');
     if (typeof reply.error === 'string') throw this.child.failure(reply.error);
-    return portPairs(reply, calls.length, this.child.label).map(([a, b]) => ({ a, b }));
+    const pairs = portPairs(reply, this.created + calls.length, this.child.label).slice(this.created);
+    this.created += calls.length;
+    return pairs.map(([a, b]) => ({ a, b }));
   }
 
   async counters(): Promise<Record<string, number> | null> {
