@@ -15,48 +15,57 @@ uint32_t u32(const Napi::Value& v, const char* what) {
   return static_cast<uint32_t>(d);
 }
 
-bool flag(const Napi::Object& o, const char* key) {
-  const Napi::Value v = o.Get(key);
-  return v.IsBoolean() && v.As<Napi::Boolean>().Value();
-}
+// A leg arrives as a flat array (see NativeLeg in src/native/binding.ts), read by index: no
+// property-name strings to create and look up on every stream command.
+enum LegIndex : uint32_t {
+  kLegAddress,
+  kLegPort,
+  kLegRtcpMux,
+  kLegStrictSource,
+  kLegAsymmetric,
+  kLegLearning,
+  kLegClockRate,
+  kLegRemoteAddress,
+  kLegRemotePort,
+  kLegRemoteRtcpAddress,
+  kLegRemoteRtcpPort,
+  kLegFields,
+  kLegLength,
+};
 
-Endpoint endpoint(const Napi::Object& o, const char* key) {
-  const Napi::Value v = o.Get(key);
+Endpoint endpoint(const Napi::Array& a, uint32_t address_index, uint32_t port_index, const char* what) {
   Endpoint e;
-  if (v.IsNull() || v.IsUndefined()) return e;
-  if (!v.IsObject()) throw Napi::TypeError::New(o.Env(), std::string(key) + " must be {address, port} or null");
-  const Napi::Object ep = v.As<Napi::Object>();
-  const uint32_t port = u32(ep.Get("port"), "port");
-  const Napi::Value address = ep.Get("address");
+  const Napi::Value address = a.Get(address_index);
+  if (address.IsNull() || address.IsUndefined()) return e;
+  const uint32_t port = u32(a.Get(port_index), what);
   if (!address.IsString() || port > 65535 ||
       !Endpoint::parse(address.As<Napi::String>().Utf8Value(), static_cast<uint16_t>(port), e))
-    throw Napi::TypeError::New(o.Env(), std::string(key) + ": not a valid IP address and port");
+    throw Napi::TypeError::New(a.Env(), std::string(what) + ": not a valid IP address and port");
   return e;
 }
 
 LegRequest leg_request(const Napi::Value& value) {
-  if (!value.IsObject()) throw Napi::TypeError::New(value.Env(), "a leg must be an object");
-  const Napi::Object o = value.As<Napi::Object>();
+  if (!value.IsArray() || value.As<Napi::Array>().Length() != kLegLength)
+    throw Napi::TypeError::New(value.Env(), "a leg must be an array of " + std::to_string(kLegLength) + " values");
+  const Napi::Array a = value.As<Napi::Array>();
   LegRequest leg;
   LegState& s = leg.state;
-  const Napi::Value address = o.Get("address");
-  const uint32_t port = o.Has("port") ? u32(o.Get("port"), "port") : 0;
-  if (port > 65535 || (port & 1)) throw Napi::TypeError::New(o.Env(), "a local RTP port must be even and below 65536");
+  const Napi::Value address = a.Get(kLegAddress);
+  const uint32_t port = u32(a.Get(kLegPort), "port");
+  if (port > 65535 || (port & 1)) throw Napi::TypeError::New(a.Env(), "a local RTP port must be even and below 65536");
   if (address.IsString() && !Endpoint::parse(address.As<Napi::String>().Utf8Value(), static_cast<uint16_t>(port), s.local))
-    throw Napi::TypeError::New(o.Env(), "address: not an IP address");
-  s.rtcp_mux = flag(o, "rtcpMux");
-  s.strict_source = flag(o, "strictSource");
-  s.asymmetric = flag(o, "asymmetric");
-  const uint32_t learning = o.Has("learning") ? u32(o.Get("learning"), "learning") : 2;
-  if (learning > 3) throw Napi::TypeError::New(o.Env(), "learning must be 0..3");
+    throw Napi::TypeError::New(a.Env(), "address: not an IP address");
+  s.rtcp_mux = a.Get(kLegRtcpMux).ToBoolean().Value();
+  s.strict_source = a.Get(kLegStrictSource).ToBoolean().Value();
+  s.asymmetric = a.Get(kLegAsymmetric).ToBoolean().Value();
+  const uint32_t learning = u32(a.Get(kLegLearning), "learning");
+  if (learning > 3) throw Napi::TypeError::New(a.Env(), "learning must be 0..3");
   s.learning = static_cast<Learning>(learning);
-  if (o.Has("clockRate")) {
-    s.clock_rate = u32(o.Get("clockRate"), "clockRate");
-    if (s.clock_rate > 1000000) throw Napi::TypeError::New(o.Env(), "clockRate must be 0..1000000");
-  }
-  s.rtp.signalled = endpoint(o, "remote");
-  s.rtcp.signalled = endpoint(o, "remoteRtcp");
-  if (o.Has("fields")) leg.fields = u32(o.Get("fields"), "fields");
+  s.clock_rate = u32(a.Get(kLegClockRate), "clockRate");
+  if (s.clock_rate > 1000000) throw Napi::TypeError::New(a.Env(), "clockRate must be 0..1000000");
+  s.rtp.signalled = endpoint(a, kLegRemoteAddress, kLegRemotePort, "remote");
+  s.rtcp.signalled = endpoint(a, kLegRemoteRtcpAddress, kLegRemoteRtcpPort, "remoteRtcp");
+  leg.fields = u32(a.Get(kLegFields), "fields");
   return leg;
 }
 

@@ -52,13 +52,17 @@ void Worker::start() { thread_ = std::thread([this] { run(); }); }
 void Worker::stop() {
   if (!thread_.joinable()) return;
   stopping_.store(true, std::memory_order_release);
-  wake();
+  const uint64_t one = 1;  // always written: the stop must not depend on a pending wake-up
+  [[maybe_unused]] const ssize_t written = write(wake_fd_, &one, sizeof(one));
   thread_.join();
 }
 
 bool Worker::post(Command& command) { return commands_.push(command); }
 
 void Worker::wake() {
+  // The exchange is a release that the worker's acquiring exchange in run_commands reads: a
+  // command pushed before it is seen by the drain that follows, so skipping the write is safe.
+  if (wake_pending_.exchange(true, std::memory_order_acq_rel)) return;
   const uint64_t one = 1;
   [[maybe_unused]] const ssize_t written = write(wake_fd_, &one, sizeof(one));
 }
@@ -282,6 +286,7 @@ Stream* Worker::live_stream(uint32_t slot, uint32_t generation) {
 }
 
 void Worker::run_commands() {
+  wake_pending_.exchange(false, std::memory_order_acq_rel);
   Command command;
   while (commands_.pop(command)) {
     counters_.add(EngineCounter::commands);

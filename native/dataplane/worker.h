@@ -84,6 +84,9 @@ class Worker final : public PacketSink {
   SpscRing<Event> events_;
   std::vector<Event> pending_events_;  // worker only: events that did not fit the ring yet
   std::atomic<bool> stopping_{false};
+  // Set by the JS thread when it writes the eventfd, cleared by the worker before it drains the
+  // command ring: commands posted while a wake-up is pending need no write of their own.
+  std::atomic<bool> wake_pending_{false};
   std::thread thread_;
   StreamTable table_;
   EngineCounters counters_;

@@ -11,18 +11,24 @@ export interface NativeEndpoint {
   port: number;
 }
 
-export interface NativeLeg {
-  address?: string;
-  port?: number;
-  rtcpMux?: boolean;
-  remote?: NativeEndpoint | null;
-  remoteRtcp?: NativeEndpoint | null;
-  learning?: number;
-  strictSource?: boolean;
-  asymmetric?: boolean;
-  clockRate?: number;
-  fields?: number;
-}
+/**
+ * One leg as the addon reads it: a flat array read by index (native/addon/engine_wrap.cc,
+ * LegIndex), so a stream command creates and looks up no property names.
+ */
+export type NativeLeg = [
+  address: string,
+  port: number,
+  rtcpMux: boolean,
+  strictSource: boolean,
+  asymmetric: boolean,
+  learning: number,
+  clockRate: number,
+  remoteAddress: string | null,
+  remotePort: number,
+  remoteRtcpAddress: string | null,
+  remoteRtcpPort: number,
+  fields: number,
+];
 
 export interface NativeAllocation {
   id: number;
@@ -115,9 +121,9 @@ export function binding(): NativeBinding {
   } catch (first) {
     try {
       loaded = load(fallback);
-    } catch {
+    } catch (second) {
       throw new AddonLoadError(
-        `cannot load the rtphub addon (${file}): ${(first as Error).message}. ` +
+        `cannot load the rtphub addon (${file}: ${(first as Error).message}; ${fallback}: ${(second as Error).message}). ` +
           'Build it with `npm run build` (needs g++, make and python3; liburing-dev for io_uring).',
       );
     }

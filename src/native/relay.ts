@@ -84,18 +84,21 @@ function nativeLeg(options: Partial<LegOptions>, defaults: { address: string }, 
     }
     fields |= LegField.clockRate;
   }
-  return {
-    address: options.localAddress ?? defaults.address,
-    port: options.localPort ?? 0,
+  const remote = options.remote ?? null;
+  return [
+    options.localAddress ?? defaults.address,
+    options.localPort ?? 0,
     rtcpMux,
-    remote: options.remote ?? null,
-    remoteRtcp: remoteRtcp ?? null,
-    learning: learningCodes[options.learning ?? 'delayed'],
-    strictSource: options.strictSource ?? false,
-    asymmetric: options.asymmetric ?? false,
-    clockRate: options.clockRate ?? 8000,
-    fields: update ? fields : 0xffffffff,
-  };
+    options.strictSource ?? false,
+    options.asymmetric ?? false,
+    learningCodes[options.learning ?? 'delayed'],
+    options.clockRate ?? 8000,
+    remote ? remote.address : null,
+    remote ? remote.port : 0,
+    remoteRtcp ? remoteRtcp.address : null,
+    remoteRtcp ? remoteRtcp.port : 0,
+    update ? fields : 0xffffffff,
+  ];
 }
 
 function toCounters(names: readonly string[], values: Float64Array): LegCounters {
