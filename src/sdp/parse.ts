@@ -1,15 +1,17 @@
 /**
- * SDP parsing (with sdp-transform) plus validation, and the per-m= summary the call model
- * needs: media type, port, protocol, connection address, RTCP port and rtcp-mux, codecs,
- * direction and ICE presence.
+ * SDP parsing in one pass over the lines, plus validation, and the per-m= summary the call
+ * model needs: media type, port, protocol, connection address, RTCP port and rtcp-mux,
+ * codecs, direction and ICE presence. The lines themselves are kept (`SdpDescription`), each
+ * tagged with what it is to the rewriter, so `rewriteSdp` edits lines instead of a tree.
  *
  * Invariants: `parseSdp` returns only SDPs it has checked (a `v=0` and an `o=` line, at
  * least one m= line, every port in range, every active m= line with a usable IP c= line at
  * media or session level); anything else is an `SdpError`, never another exception. The
- * body is read as latin1 so every byte survives a parse/write round trip.
+ * body is read as latin1 so every byte survives a parse/rewrite round trip. Lines end in
+ * CRLF, LF or CR; a line that is not `<letter>=…` is not SDP and is left out. Field syntax
+ * follows the sdp-transform grammar this parser replaced (same accepted inputs, same errors).
  */
 import { isIP } from 'node:net';
-import * as sdpTransform from 'sdp-transform';
 import { SdpError } from './errors';
 
 export type AddressFamily = 'IP4' | 'IP6';
@@ -71,36 +73,155 @@ export interface SdpSummary {
   media: MediaSummary[];
 }
 
-/** A checked SDP: its summary and the sdp-transform tree that `rewriteSdp` edits. */
+/** What a line is to the rewriter; a line of any other kind is passed through as it is. */
+export const LineKind = {
+  Other: 0,
+  /** The o= line the summary was read from. */
+  Origin: 1,
+  /** A session-level s= line. */
+  SessionName: 2,
+  /** A c= line. */
+  Connection: 3,
+  /** A media-level `a=rtcp:`. */
+  Rtcp: 4,
+  /** A media-level `a=rtcp-mux` (or an attribute spelt with that prefix, such as `rtcp-mux-only`). */
+  RtcpMux: 5,
+  /** `a=ice-…` (any case), `a=candidate:`, `a=end-of-candidates`, `a=remote-candidates:`. */
+  Ice: 6,
+} as const;
+
+/** One m= section of `SdpDescription.lines`: from its m= line to the next one or the end. */
+export interface MediaSection {
+  start: number;
+  end: number;
+  /** Where a media-level c= line goes when the section has none: after the m= and i= lines. */
+  connectionAt: number;
+  /** The port's offsets in the m= line. */
+  portStart: number;
+  portEnd: number;
+  /** Whether the section has a c= line of its own that the summary read. */
+  ownConnection: boolean;
+}
+
+/** The lines of a checked SDP, each with its kind, and where its sections are. */
+export interface SdpDescription {
+  /** The SDP lines without their line ends. */
+  lines: string[];
+  /** `LineKind` of each line. */
+  kinds: Uint8Array;
+  media: MediaSection[];
+  /** The o= fields the summary does not carry, for writing a new o= line. */
+  origin: { netType: string; ipVersion: string };
+}
+
+/** A checked SDP: its summary and the lines `rewriteSdp` edits. */
 export interface ParsedSdp {
   summary: SdpSummary;
-  description: sdpTransform.SessionDescription;
+  description: SdpDescription;
 }
+
+/** A c= line or an `a=rtcp` address as written: IP version digit and address. */
+interface RawAddress {
+  version: number;
+  ip: string;
+}
+
+interface RawRtpmap {
+  payloadType: number;
+  name: string;
+  clockRate?: number;
+  channels?: number;
+}
+
+/** What one pass gathers from the session part or one m= section, checked afterwards. */
+interface Scan {
+  connection?: RawAddress;
+  direction?: Direction;
+  ice: boolean;
+  rtcp?: { port: string; address?: RawAddress };
+  rtcpMux: boolean;
+  rtpmaps?: RawRtpmap[];
+  fmtps?: Map<number, string>;
+  mid?: string;
+}
+
+interface MediaScan extends Scan {
+  section: MediaSection;
+  /** Undefined when the m= line does not have the `<type> <port> <protocol>` shape. */
+  line?: { type: string; port: string; protocol: string; formats: string };
+}
+
+interface OriginScan {
+  index: number;
+  username: string;
+  sessionId: string;
+  sessionVersion: string;
+  netType: string;
+  ipVersion: string;
+  address: string;
+}
+
+const ORIGIN = /^o=(\S*) (\d*) (\d*) (\S*) IP(\d) (\S*)/;
+const CANDIDATE = /^a=candidate:(\S*) (\d*) (\S*) (\d*) (\S*) (\d*) typ (\S*)/;
 
 /** Parses and checks an SDP body; throws `SdpError`. */
 export function parseSdp(input: Buffer | string): ParsedSdp {
   const text = typeof input === 'string' ? Buffer.from(input, 'utf8').toString('latin1') : input.toString('latin1');
-  if (!/^\s*v=/.test(text)) throw new SdpError('Failed to parse SDP', 'not an SDP body (no v= line first)');
-  let description: sdpTransform.SessionDescription;
-  try {
-    description = sdpTransform.parse(text);
-  } catch (e) {
-    throw new SdpError('Failed to parse SDP', (e as Error).message);
+  if (!startsWithVersionLine(text)) throw new SdpError('Failed to parse SDP', 'not an SDP body (no v= line first)');
+  const lines = splitLines(text);
+  const kinds = new Uint8Array(lines.length);
+  const session: Scan = { ice: false, rtcpMux: false };
+  const media: MediaScan[] = [];
+  let version: string | undefined;
+  let origin: OriginScan | undefined;
+  let sessionName: string | undefined;
+  let current: Scan = session;
+  let section: MediaSection | undefined;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i];
+    switch (line.charCodeAt(0)) {
+      case 0x61 /* a */:
+        kinds[i] = scanAttribute(line, current);
+        break;
+      case 0x63 /* c */:
+        kinds[i] = LineKind.Connection;
+        current.connection = connectionOf(line) ?? current.connection;
+        if (section && current.connection) section.ownConnection = true;
+        break;
+      case 0x6d /* m */:
+        if (section) section.end = i;
+        section = { start: i, end: lines.length, connectionAt: i + 1, portStart: 0, portEnd: 0, ownConnection: false };
+        current = scanMediaLine(line, section);
+        media.push(current as MediaScan);
+        break;
+      case 0x69 /* i */:
+        if (section && section.connectionAt === i) section.connectionAt = i + 1;
+        break;
+      case 0x76 /* v */:
+        if (!section && isDigits(line, 2, line.length)) version = line.slice(2);
+        break;
+      case 0x6f /* o */:
+        if (!section) origin = originOf(line, i) ?? origin;
+        break;
+      case 0x73 /* s */:
+        if (section) break;
+        kinds[i] = LineKind.SessionName;
+        sessionName = line.slice(2);
+        break;
+    }
   }
-  keepVerbatim(description);
-  return { summary: summarize(description), description };
-}
-
-/**
- * Attributes sdp-transform would write back differently are kept as raw lines instead.
- * `a=msid-semantic: WMS` (no token, as Chrome sends it) would come out as
- * `a=msid-semantic:  WMS`.
- */
-function keepVerbatim(d: sdpTransform.SessionDescription): void {
-  if (d.msidSemantic && d.msidSemantic.semantic === '') {
-    (d.invalid ??= []).push({ value: `msid-semantic: ${d.msidSemantic.token}` });
-    delete d.msidSemantic;
-  }
+  if (version !== '0') throw new SdpError('Failed to parse SDP', 'missing or unsupported v= line');
+  if (!origin) throw new SdpError('Failed to parse SDP', 'missing or bad o= line');
+  if (!media.length) throw new SdpError('Failed to parse SDP', 'no m= line');
+  kinds[origin.index] = LineKind.Origin;
+  const summary = summarize(origin, sessionName, session, media);
+  const description: SdpDescription = {
+    lines,
+    kinds,
+    media: media.map((m) => m.section),
+    origin: { netType: origin.netType, ipVersion: origin.ipVersion },
+  };
+  return { summary, description };
 }
 
 /** The summary of an SDP body; throws `SdpError`. */
@@ -108,57 +229,244 @@ export function summarizeSdp(input: Buffer | string): SdpSummary {
   return parseSdp(input).summary;
 }
 
-function summarize(d: sdpTransform.SessionDescription): SdpSummary {
-  if (d.version !== 0) throw new SdpError('Failed to parse SDP', 'missing or unsupported v= line');
-  if (!d.origin || typeof d.origin.address !== 'string') throw new SdpError('Failed to parse SDP', 'missing or bad o= line');
-  if (!d.media.length) throw new SdpError('Failed to parse SDP', 'no m= line');
-  const connection = d.connection ? checkedConnection(d.connection, 'session-level c= line') : undefined;
+/** 0.0.0.0 or :: in any spelling. */
+export function isZeroAddress(address: string): boolean {
+  if (address === '0.0.0.0') return true;
+  return isIP(address) === 6 && /^[0:]+$/.test(address);
+}
+
+// Lines.
+
+/** Whitespace as a regular expression's `\s` knows it, within latin1. */
+function isSpace(c: number): boolean {
+  return c === 0x20 || (c >= 0x09 && c <= 0x0d) || c === 0xa0;
+}
+
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
+}
+
+/** `\w`: ASCII letters, digits and underscore. */
+function isWordChar(c: number): boolean {
+  return isDigit(c) || (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || c === 0x5f;
+}
+
+function isDigits(s: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (!isDigit(s.charCodeAt(i))) return false;
+  return true;
+}
+
+/** The end of the run of characters from `from` that `accept`. */
+function runEnd(s: string, from: number, accept: (c: number) => boolean): number {
+  let i = from;
+  while (i < s.length && accept(s.charCodeAt(i))) i++;
+  return i;
+}
+
+const isNotSpace = (c: number): boolean => !isSpace(c);
+
+/** Whitespace, then `v=`. */
+function startsWithVersionLine(text: string): boolean {
+  const i = runEnd(text, 0, isSpace);
+  return text.charCodeAt(i) === 0x76 && text.charCodeAt(i + 1) === 0x3d;
+}
+
+/** The `<letter>=…` lines of the text, split at CRLF, LF or CR. */
+function splitLines(text: string): string[] {
+  const lines: string[] = [];
+  let cr = text.indexOf('\r');
+  let lf = text.indexOf('\n');
+  let start = 0;
+  while (start < text.length) {
+    if (cr !== -1 && cr < start) cr = text.indexOf('\r', start);
+    if (lf !== -1 && lf < start) lf = text.indexOf('\n', start);
+    let end = cr === -1 ? lf : lf === -1 ? cr : Math.min(cr, lf);
+    if (end === -1) end = text.length;
+    const c = text.charCodeAt(start);
+    if (end - start >= 2 && c >= 0x61 && c <= 0x7a && text.charCodeAt(start + 1) === 0x3d) lines.push(text.slice(start, end));
+    start = end + (end === cr && lf === cr + 1 ? 2 : 1);
+  }
+  return lines;
+}
+
+/**
+ * The kind of an `a=` line, noting in `scan` what the summary needs from it. Names are
+ * matched as prefixes, as the grammar this replaced did (`a=sendonly` and `a=sendonly2` alike).
+ */
+function scanAttribute(line: string, scan: Scan): number {
+  switch (line.charCodeAt(2)) {
+    case 0x72 /* r */:
+      if (line.startsWith('rtpmap:', 2)) return addRtpmap(line, scan);
+      if (line.startsWith('rtcp:', 2)) {
+        scan.rtcp = rtcpOf(line);
+        return LineKind.Rtcp;
+      }
+      if (line.startsWith('rtcp-mux', 2)) {
+        scan.rtcpMux = true;
+        return LineKind.RtcpMux;
+      }
+      if (line.startsWith('recvonly', 2)) scan.direction = 'recvonly';
+      else if (line.startsWith('remote-candidates:', 2)) return LineKind.Ice;
+      return LineKind.Other;
+    case 0x66 /* f */:
+      if (line.startsWith('fmtp:', 2)) addFmtp(line, scan);
+      return LineKind.Other;
+    case 0x73 /* s */:
+      if (line.startsWith('sendrecv', 2)) scan.direction = 'sendrecv';
+      else if (line.startsWith('sendonly', 2)) scan.direction = 'sendonly';
+      return LineKind.Other;
+    case 0x69 /* i */:
+      if (line.startsWith('inactive', 2)) scan.direction = 'inactive';
+      else if (line.startsWith('ice-ufrag:', 2) || line.startsWith('ice-pwd:', 2)) scan.ice = true;
+      return isIceAttribute(line) ? LineKind.Ice : LineKind.Other;
+    case 0x49 /* I */:
+      return isIceAttribute(line) ? LineKind.Ice : LineKind.Other;
+    case 0x63 /* c */:
+      if (!line.startsWith('candidate:', 2)) return LineKind.Other;
+      if (CANDIDATE.test(line)) scan.ice = true;
+      return LineKind.Ice;
+    case 0x65 /* e */:
+      return line.startsWith('end-of-candidates', 2) ? LineKind.Ice : LineKind.Other;
+    case 0x6d /* m */:
+      if (line.startsWith('mid:', 2)) scan.mid = line.slice(6, runEnd(line, 6, isNotSpace));
+      return LineKind.Other;
+    default:
+      return LineKind.Other;
+  }
+}
+
+/** `a=ice-` in any case. */
+function isIceAttribute(line: string): boolean {
+  return (
+    (line.charCodeAt(2) | 0x20) === 0x69 &&
+    (line.charCodeAt(3) | 0x20) === 0x63 &&
+    (line.charCodeAt(4) | 0x20) === 0x65 &&
+    line.charCodeAt(5) === 0x2d
+  );
+}
+
+/** A number written plainly (no sign, no leading zero), else undefined. */
+function plainNumber(s: string): number | undefined {
+  if (s === '' || (s.length > 1 && s.charCodeAt(0) === 0x30) || s.length > 15) return undefined;
+  return isDigits(s, 0, s.length) ? Number(s) : undefined;
+}
+
+/** `m=<type> <port> <protocol>[ <formats>]`; the section's port offsets are filled in. */
+function scanMediaLine(line: string, section: MediaSection): MediaScan {
+  const scan: MediaScan = { section, ice: false, rtcpMux: false };
+  const typeEnd = runEnd(line, 2, isWordChar);
+  if (line.charCodeAt(typeEnd) !== 0x20) return scan;
+  const portEnd = runEnd(line, typeEnd + 1, isDigit);
+  if (line.charCodeAt(portEnd) !== 0x20) return scan;
+  const protocolEnd = runEnd(line, portEnd + 1, (c) => isWordChar(c) || c === 0x2f);
+  section.portStart = typeEnd + 1;
+  section.portEnd = portEnd;
+  scan.line = {
+    type: line.slice(2, typeEnd),
+    port: line.slice(typeEnd + 1, portEnd),
+    protocol: line.slice(portEnd + 1, protocolEnd),
+    formats: line.charCodeAt(protocolEnd) === 0x20 ? line.slice(protocolEnd + 1) : '',
+  };
+  return scan;
+}
+
+/** `c=IN IP<digit> <address>`, else undefined (the line is then ignored). */
+function connectionOf(line: string): RawAddress | undefined {
+  if (!line.startsWith('c=IN IP') || !isDigit(line.charCodeAt(7)) || line.charCodeAt(8) !== 0x20) return undefined;
+  return { version: line.charCodeAt(7) - 0x30, ip: line.slice(9, runEnd(line, 9, isNotSpace)) };
+}
+
+function originOf(line: string, index: number): OriginScan | undefined {
+  const m = ORIGIN.exec(line);
+  if (!m) return undefined;
+  return { index, username: m[1], sessionId: m[2], sessionVersion: m[3], netType: m[4], ipVersion: m[5], address: m[6] };
+}
+
+/** `a=rtcp:<port>[ <nettype> IP<digit> <address>]`. */
+function rtcpOf(line: string): Scan['rtcp'] {
+  const portEnd = runEnd(line, 7, isDigit);
+  const port = line.slice(7, portEnd);
+  if (line.charCodeAt(portEnd) !== 0x20) return { port };
+  const netTypeEnd = runEnd(line, portEnd + 1, isNotSpace);
+  const v = line.charCodeAt(netTypeEnd + 3);
+  if (!line.startsWith(' IP', netTypeEnd) || !isDigit(v) || line.charCodeAt(netTypeEnd + 4) !== 0x20) return { port };
+  return { port, address: { version: v - 0x30, ip: line.slice(netTypeEnd + 5, runEnd(line, netTypeEnd + 5, isNotSpace)) } };
+}
+
+/** `a=rtpmap:<pt> <name>[/<rate>[/<channels>]]`. */
+function addRtpmap(line: string, scan: Scan): number {
+  const ptEnd = runEnd(line, 9, isDigit);
+  const payloadType = plainNumber(line.slice(9, ptEnd));
+  if (line.charCodeAt(ptEnd) !== 0x20 || payloadType === undefined) return LineKind.Other;
+  const nameEnd = runEnd(line, ptEnd + 1, (c) => isWordChar(c) || c === 0x2d || c === 0x2e);
+  const map: RawRtpmap = { payloadType, name: line.slice(ptEnd + 1, nameEnd) };
+  let i = runEnd(line, nameEnd, isSpace);
+  if (line.charCodeAt(i) === 0x2f) {
+    const rateEnd = runEnd(line, i + 1, isDigit);
+    map.clockRate = plainNumber(line.slice(i + 1, rateEnd));
+    i = runEnd(line, rateEnd, isSpace);
+    if (line.charCodeAt(i) === 0x2f) map.channels = plainNumber(line.slice(i + 1, runEnd(line, i + 1, isNotSpace)));
+  }
+  (scan.rtpmaps ??= []).push(map);
+  return LineKind.Other;
+}
+
+/** `a=fmtp:<pt> <parameters>`; the parameters end at whitespace other than a space. */
+function addFmtp(line: string, scan: Scan): void {
+  const ptEnd = runEnd(line, 7, isDigit);
+  const payloadType = plainNumber(line.slice(7, ptEnd));
+  if (line.charCodeAt(ptEnd) !== 0x20 || payloadType === undefined) return;
+  const fmtps = (scan.fmtps ??= new Map());
+  if (fmtps.has(payloadType)) return;
+  fmtps.set(payloadType, line.slice(ptEnd + 1, runEnd(line, ptEnd + 1, (c) => c === 0x20 || !isSpace(c))));
+}
+
+// Summary and checks, in the order of the SDP.
+
+function summarize(origin: OriginScan, name: string | undefined, session: Scan, media: MediaScan[]): SdpSummary {
+  const connection = session.connection ? checkedConnection(session.connection, 'session-level c= line') : undefined;
   return {
     origin: {
-      username: String(d.origin.username),
-      sessionId: String(d.origin.sessionId),
-      sessionVersion: String(d.origin.sessionVersion),
-      address: d.origin.address,
-      family: d.origin.ipVer === 4 ? 'IP4' : d.origin.ipVer === 6 ? 'IP6' : undefined,
+      username: origin.username,
+      sessionId: origin.sessionId,
+      sessionVersion: origin.sessionVersion,
+      address: origin.address,
+      family: origin.ipVersion === '4' ? 'IP4' : origin.ipVersion === '6' ? 'IP6' : undefined,
     },
-    sessionName: Buffer.from(String(d.name ?? ''), 'latin1').toString('utf8'),
+    sessionName: Buffer.from(name ?? '', 'latin1').toString('utf8'),
     connection,
-    media: d.media.map((m, i) => summarizeMedia(d, m, i, connection)),
+    media: media.map((m, i) => summarizeMedia(session, m, i, connection)),
   };
 }
 
-function summarizeMedia(
-  d: sdpTransform.SessionDescription,
-  m: sdpTransform.MediaDescription,
-  index: number,
-  sessionConnection: SdpAddress | undefined,
-): MediaSummary {
+function summarizeMedia(session: Scan, m: MediaScan, index: number, sessionConnection: SdpAddress | undefined): MediaSummary {
   const where = `m= line ${index + 1}`;
-  if (!m.type || !Number.isInteger(m.port) || m.port < 0 || m.port > 65535 || !m.protocol) {
+  const port = m.line && plainNumber(m.line.port);
+  if (!m.line || !m.line.type || port === undefined || port > 65535 || !m.line.protocol) {
     throw new SdpError('Failed to parse SDP', `bad ${where}`);
   }
+  const { type, protocol } = m.line;
   const connection = m.connection ? checkedConnection(m.connection, `c= line of ${where}`) : sessionConnection;
-  const rejected = m.port === 0;
+  const rejected = port === 0;
   if (!connection && !rejected) throw new SdpError('Incomplete SDP specification', `no c= line for ${where}`);
-  const formats = String(m.payloads ?? '').split(' ').filter((f) => f !== '');
-  const rtcp = m.rtcp ? rtcpOf(m.rtcp, where) : undefined;
-  const rtcpMux = m.rtcpMux !== undefined;
+  const formats = m.line.formats.split(' ').filter((f) => f !== '');
+  const rtcp = m.rtcp ? checkedRtcp(m.rtcp, where) : undefined;
   return {
     index,
-    type: m.type,
-    port: m.port,
-    protocol: m.protocol,
+    type,
+    port,
+    protocol,
     rejected,
     connection,
     zeroAddress: connection !== undefined && isZeroAddress(connection.address),
     rtcp,
-    rtcpMux,
-    rtcpEndpoint: rejected || !connection ? undefined : rtcpEndpointOf(m.port, connection, rtcp, rtcpMux),
+    rtcpMux: m.rtcpMux,
+    rtcpEndpoint: rejected || !connection ? undefined : rtcpEndpointOf(port, connection, rtcp, m.rtcpMux),
     formats,
-    codecs: /RTP/.test(m.protocol) ? codecsOf(m, formats) : [],
-    direction: m.direction ?? d.direction ?? 'sendrecv',
-    ice: hasIce(d) || hasIce(m),
-    mid: m.mid === undefined ? undefined : String(m.mid),
+    codecs: protocol.includes('RTP') ? codecsOf(m, formats) : [],
+    direction: m.direction ?? session.direction ?? 'sendrecv',
+    ice: session.ice || m.ice,
+    mid: m.mid,
   };
 }
 
@@ -172,48 +480,36 @@ function rtcpEndpointOf(
   return { address: rtcp?.address?.address ?? connection.address, port: rtcp?.port ?? port + 1 };
 }
 
-function checkedConnection(c: { version: number; ip: string }, where: string): SdpAddress {
+function checkedConnection(c: RawAddress, where: string): SdpAddress {
   const family = c.version === 4 ? 'IP4' : c.version === 6 ? 'IP6' : undefined;
-  const ip = String(c.ip ?? '');
-  if (!family || isIP(ip) !== c.version) throw new SdpError('Failed to parse SDP', `bad ${where}`);
-  return { family, address: ip };
+  if (!family || isIP(c.ip) !== c.version) throw new SdpError('Failed to parse SDP', `bad ${where}`);
+  return { family, address: c.ip };
 }
 
-function rtcpOf(r: NonNullable<sdpTransform.MediaDescription['rtcp']>, where: string): MediaSummary['rtcp'] {
-  if (!Number.isInteger(r.port) || r.port < 1 || r.port > 65535) {
-    throw new SdpError('Failed to parse SDP', `bad a=rtcp in ${where}`);
-  }
-  if (r.address === undefined || r.ipVer === undefined) return { port: r.port };
-  return { port: r.port, address: checkedConnection({ version: r.ipVer, ip: r.address }, `a=rtcp address in ${where}`) };
+function checkedRtcp(r: NonNullable<Scan['rtcp']>, where: string): MediaSummary['rtcp'] {
+  const port = plainNumber(r.port);
+  if (port === undefined || port < 1 || port > 65535) throw new SdpError('Failed to parse SDP', `bad a=rtcp in ${where}`);
+  if (!r.address) return { port };
+  return { port, address: checkedConnection(r.address, `a=rtcp address in ${where}`) };
 }
 
-function codecsOf(m: sdpTransform.MediaDescription, formats: string[]): Codec[] {
+function codecsOf(m: Scan, formats: string[]): Codec[] {
   const codecs: Codec[] = [];
   for (const f of formats) {
     const pt = Number(f);
     if (!Number.isInteger(pt) || pt < 0 || pt > 127) continue;
-    const map = m.rtp.find((r) => r.payload === pt);
-    const fmtp = m.fmtp.find((r) => r.payload === pt)?.config;
+    const map = m.rtpmaps?.find((r) => r.payloadType === pt);
     const fallback = STATIC_PAYLOAD_TYPES[pt];
-    const codec: Codec = map
-      ? { payloadType: pt, name: map.codec, clockRate: map.rate, channels: map.encoding }
-      : { payloadType: pt, name: fallback?.[0] ?? '', clockRate: fallback?.[1], channels: fallback?.[2] };
-    if (codec.clockRate === undefined) delete codec.clockRate;
-    if (codec.channels === undefined) delete codec.channels;
-    if (fmtp !== undefined) codec.fmtp = String(fmtp);
+    const codec: Codec = { payloadType: pt, name: map ? map.name : (fallback?.[0] ?? '') };
+    const clockRate = map ? map.clockRate : fallback?.[1];
+    const channels = map ? map.channels : fallback?.[2];
+    if (clockRate !== undefined) codec.clockRate = clockRate;
+    if (channels !== undefined) codec.channels = channels;
+    const fmtp = m.fmtps?.get(pt);
+    if (fmtp !== undefined) codec.fmtp = fmtp;
     codecs.push(codec);
   }
   return codecs;
-}
-
-function hasIce(x: sdpTransform.SharedAttributes & { candidates?: unknown[] }): boolean {
-  return x.iceUfrag !== undefined || x.icePwd !== undefined || (x.candidates?.length ?? 0) > 0;
-}
-
-/** 0.0.0.0 or :: in any spelling. */
-export function isZeroAddress(address: string): boolean {
-  if (address === '0.0.0.0') return true;
-  return isIP(address) === 6 && /^[0:]+$/.test(address);
 }
 
 /** RFC 3551 static payload types: name, clock rate, channels. */
