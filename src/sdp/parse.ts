@@ -161,6 +161,16 @@ interface OriginScan {
   address: string;
 }
 
+/** What the pass over the lines gathers, before any check. */
+interface LinesScan {
+  kinds: Uint8Array;
+  version?: string;
+  origin?: OriginScan;
+  sessionName?: string;
+  session: Scan;
+  media: MediaScan[];
+}
+
 const ORIGIN = /^o=(\S*) (\d*) (\d*) (\S*) IP(\d) (\S*)/;
 const CANDIDATE = /^a=candidate:(\S*) (\d*) (\S*) (\d*) (\S*) (\d*) typ (\S*)/;
 
@@ -169,13 +179,26 @@ export function parseSdp(input: Buffer | string): ParsedSdp {
   const text = typeof input === 'string' ? Buffer.from(input, 'utf8').toString('latin1') : input.toString('latin1');
   if (!startsWithVersionLine(text)) throw new SdpError('Failed to parse SDP', 'not an SDP body (no v= line first)');
   const lines = splitLines(text);
-  const kinds = new Uint8Array(lines.length);
-  const session: Scan = { ice: false, rtcpMux: false };
-  const media: MediaScan[] = [];
-  let version: string | undefined;
-  let origin: OriginScan | undefined;
-  let sessionName: string | undefined;
-  let current: Scan = session;
+  const { kinds, version, origin, sessionName, session, media } = scanLines(lines);
+  if (version !== '0') throw new SdpError('Failed to parse SDP', 'missing or unsupported v= line');
+  if (!origin) throw new SdpError('Failed to parse SDP', 'missing or bad o= line');
+  if (!media.length) throw new SdpError('Failed to parse SDP', 'no m= line');
+  kinds[origin.index] = LineKind.Origin;
+  return {
+    summary: summarize(origin, sessionName, session, media),
+    description: { lines, kinds, media: media.map((m) => m.section), origin: { netType: origin.netType, ipVersion: origin.ipVersion } },
+  };
+}
+
+/**
+ * One pass over the lines: each line's kind, and the fields of the session part and of each
+ * m= section. Of a repeated field the last counts (of a payload type's rtpmap and fmtp, the
+ * first); v=, o= and s= count only before the first m= line.
+ */
+function scanLines(lines: string[]): LinesScan {
+  const scan: LinesScan = { kinds: new Uint8Array(lines.length), session: { ice: false, rtcpMux: false }, media: [] };
+  const { kinds } = scan;
+  let current: Scan = scan.session;
   let section: MediaSection | undefined;
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i];
@@ -192,36 +215,25 @@ export function parseSdp(input: Buffer | string): ParsedSdp {
         if (section) section.end = i;
         section = { start: i, end: lines.length, connectionAt: i + 1, portStart: 0, portEnd: 0, ownConnection: false };
         current = scanMediaLine(line, section);
-        media.push(current as MediaScan);
+        scan.media.push(current as MediaScan);
         break;
       case 0x69 /* i */:
         if (section && section.connectionAt === i) section.connectionAt = i + 1;
         break;
       case 0x76 /* v */:
-        if (!section && isDigits(line, 2, line.length)) version = line.slice(2);
+        if (!section && isDigits(line, 2, line.length)) scan.version = line.slice(2);
         break;
       case 0x6f /* o */:
-        if (!section) origin = originOf(line, i) ?? origin;
+        if (!section) scan.origin = originOf(line, i) ?? scan.origin;
         break;
       case 0x73 /* s */:
         if (section) break;
         kinds[i] = LineKind.SessionName;
-        sessionName = line.slice(2);
+        scan.sessionName = line.slice(2);
         break;
     }
   }
-  if (version !== '0') throw new SdpError('Failed to parse SDP', 'missing or unsupported v= line');
-  if (!origin) throw new SdpError('Failed to parse SDP', 'missing or bad o= line');
-  if (!media.length) throw new SdpError('Failed to parse SDP', 'no m= line');
-  kinds[origin.index] = LineKind.Origin;
-  const summary = summarize(origin, sessionName, session, media);
-  const description: SdpDescription = {
-    lines,
-    kinds,
-    media: media.map((m) => m.section),
-    origin: { netType: origin.netType, ipVersion: origin.ipVersion },
-  };
-  return { summary, description };
+  return scan;
 }
 
 /** The summary of an SDP body; throws `SdpError`. */
@@ -232,7 +244,7 @@ export function summarizeSdp(input: Buffer | string): SdpSummary {
 /** 0.0.0.0 or :: in any spelling. */
 export function isZeroAddress(address: string): boolean {
   if (address === '0.0.0.0') return true;
-  return isIP(address) === 6 && /^[0:]+$/.test(address);
+  return /^[0:]+$/.test(address) && isIP(address) === 6;
 }
 
 // Lines.
@@ -433,10 +445,16 @@ function summarize(origin: OriginScan, name: string | undefined, session: Scan, 
       address: origin.address,
       family: origin.ipVersion === '4' ? 'IP4' : origin.ipVersion === '6' ? 'IP6' : undefined,
     },
-    sessionName: Buffer.from(name ?? '', 'latin1').toString('utf8'),
+    sessionName: utf8Of(name ?? ''),
     connection,
     media: media.map((m, i) => summarizeMedia(session, m, i, connection)),
   };
+}
+
+/** Latin1 text (the bytes as read) decoded as UTF-8; ASCII is the same either way. */
+function utf8Of(latin1: string): string {
+  for (let i = 0; i < latin1.length; i++) if (latin1.charCodeAt(i) > 0x7f) return Buffer.from(latin1, 'latin1').toString('utf8');
+  return latin1;
 }
 
 function summarizeMedia(session: Scan, m: MediaScan, index: number, sessionConnection: SdpAddress | undefined): MediaSummary {

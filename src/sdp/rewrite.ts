@@ -78,7 +78,7 @@ function writeSession(parsed: ParsedSdp, options: RewriteOptions, replace: reado
   const { lines, kinds, media } = parsed.description;
   const origin = originLine(parsed, options, replace);
   const name = replace.includes('session-name') ? `s=${Buffer.from(options.sessionName ?? '-', 'utf8').toString('latin1')}` : undefined;
-  const hasName = kinds.subarray(0, media[0].start).includes(LineKind.SessionName);
+  const hasName = name !== undefined && kinds.subarray(0, media[0].start).includes(LineKind.SessionName);
   let out = '';
   for (let i = 0; i < media[0].start; i++) {
     switch (kinds[i]) {
@@ -130,10 +130,10 @@ function writeMedia(parsed: ParsedSdp, index: number, options: RewriteOptions, r
   if (m.rejected) return writeRejectedMedia(parsed, section);
   const plan = options.media[index];
   if (!plan) throw new SdpError('Error rewriting SDP', `no relay port for m= line ${index + 1}`);
-  checkPlan(plan, index);
+  const relay: SdpAddress = { family: checkedFamily(plan, index), address: plan.address };
   const { lines, kinds } = parsed.description;
   const keepZero = m.zeroAddress && !replace.includes('zero-address');
-  const connection = connectionLine(keepZero && m.connection ? m.connection : addressOf(plan.address));
+  const connection = connectionLine(keepZero && m.connection ? m.connection : relay);
   const mLine = lines[section.start];
   let out = mLine.slice(0, section.portStart) + String(plan.port) + mLine.slice(section.portEnd) + CRLF;
   let connectionDone = false;
@@ -158,7 +158,7 @@ function writeMedia(parsed: ParsedSdp, index: number, options: RewriteOptions, r
     }
   }
   if (!connectionDone) out += connection;
-  return out + rtcpLines(m, plan, options);
+  return out + rtcpLines(m, plan, relay, options);
 }
 
 /** A rejected m= line as it was, plus the session-level c= where it had none of its own. */
@@ -174,18 +174,15 @@ function writeRejectedMedia(parsed: ParsedSdp, section: MediaSection): string {
   return out;
 }
 
-function checkPlan(plan: MediaPlan, index: number): void {
+/** Checks a plan's ports and address; returns the address family. */
+function checkedFamily(plan: MediaPlan, index: number): SdpAddress['family'] {
   const portOk = (p: number) => Number.isInteger(p) && p > 0 && p <= 65535;
   if (!portOk(plan.port) || (plan.rtcpPort !== undefined && !portOk(plan.rtcpPort))) {
     throw new SdpError('Error rewriting SDP', `bad relay port for m= line ${index + 1}`);
   }
-  if (isIP(plan.address) === 0) {
-    throw new SdpError('Error rewriting SDP', `bad relay address "${plan.address}" for m= line ${index + 1}`);
-  }
-}
-
-function addressOf(address: string): SdpAddress {
-  return { family: isIP(address) === 6 ? 'IP6' : 'IP4', address };
+  const version = isIP(plan.address);
+  if (version === 0) throw new SdpError('Error rewriting SDP', `bad relay address "${plan.address}" for m= line ${index + 1}`);
+  return version === 6 ? 'IP6' : 'IP4';
 }
 
 function connectionLine(c: SdpAddress): string {
@@ -193,12 +190,12 @@ function connectionLine(c: SdpAddress): string {
 }
 
 /** The relay's `a=rtcp` (unless omitted) and `a=rtcp-mux` (when muxing), for the end of the section. */
-function rtcpLines(m: MediaSummary, plan: MediaPlan, options: RewriteOptions): string {
+function rtcpLines(m: MediaSummary, plan: MediaPlan, relay: SdpAddress, options: RewriteOptions): string {
   const mux = plan.rtcpMux ?? m.rtcpMux;
   let out = '';
   if (!options.noRtcpAttribute) {
     const port = plan.rtcpPort ?? (mux ? plan.port : plan.port + 1);
-    const full = options.fullRtcpAttribute ? ` IN ${addressOf(plan.address).family} ${plan.address}` : '';
+    const full = options.fullRtcpAttribute ? ` IN ${relay.family} ${relay.address}` : '';
     out += `a=rtcp:${port}${full}${CRLF}`;
   }
   if (mux) out += `a=rtcp-mux${CRLF}`;
