@@ -249,18 +249,44 @@ export function isZeroAddress(address: string): boolean {
 
 // Lines.
 
-/** Whitespace as a regular expression's `\s` knows it, within latin1. */
-function isSpace(c: number): boolean {
-  return c === 0x20 || (c >= 0x09 && c <= 0x0d) || c === 0xa0;
+/**
+ * Character classes of latin1 text, as bits: the grammar's `\d`, `\w`, `\s` and `\S`, and the
+ * few field alphabets built from them.
+ */
+const DIGIT = 1;
+const WORD = 2;
+const SPACE = 4;
+const TOKEN = 8;
+const PROTOCOL = 16;
+const CODEC_NAME = 32;
+const FMTP = 64;
+
+const CHAR_CLASSES = (() => {
+  const classes = new Uint8Array(256);
+  for (let c = 0; c < 256; c++) {
+    const space = c === 0x20 || (c >= 0x09 && c <= 0x0d) || c === 0xa0;
+    const digit = c >= 0x30 && c <= 0x39;
+    const word = digit || (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || c === 0x5f;
+    classes[c] =
+      (digit ? DIGIT : 0) |
+      (word ? WORD : 0) |
+      (space ? SPACE : TOKEN) |
+      (word || c === 0x2f ? PROTOCOL : 0) |
+      (word || c === 0x2d || c === 0x2e ? CODEC_NAME : 0) |
+      (!space || c === 0x20 ? FMTP : 0);
+  }
+  return classes;
+})();
+
+/** The end of the run of characters from `from` that are in one of `classes`. */
+function spanEnd(s: string, from: number, classes: number): number {
+  let i = from;
+  while (i < s.length && (CHAR_CLASSES[s.charCodeAt(i)] & classes) !== 0) i++;
+  return i;
 }
 
 function isDigit(c: number): boolean {
   return c >= 0x30 && c <= 0x39;
-}
-
-/** `\w`: ASCII letters, digits and underscore. */
-function isWordChar(c: number): boolean {
-  return isDigit(c) || (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || c === 0x5f;
 }
 
 function isDigits(s: string, from: number, to: number): boolean {
@@ -268,18 +294,9 @@ function isDigits(s: string, from: number, to: number): boolean {
   return true;
 }
 
-/** The end of the run of characters from `from` that `accept`. */
-function runEnd(s: string, from: number, accept: (c: number) => boolean): number {
-  let i = from;
-  while (i < s.length && accept(s.charCodeAt(i))) i++;
-  return i;
-}
-
-const isNotSpace = (c: number): boolean => !isSpace(c);
-
 /** Whitespace, then `v=`. */
 function startsWithVersionLine(text: string): boolean {
-  const i = runEnd(text, 0, isSpace);
+  const i = spanEnd(text, 0, SPACE);
   return text.charCodeAt(i) === 0x76 && text.charCodeAt(i + 1) === 0x3d;
 }
 
@@ -340,7 +357,7 @@ function scanAttribute(line: string, scan: Scan): number {
     case 0x65 /* e */:
       return line.startsWith('end-of-candidates', 2) ? LineKind.Ice : LineKind.Other;
     case 0x6d /* m */:
-      if (line.startsWith('mid:', 2)) scan.mid = line.slice(6, runEnd(line, 6, isNotSpace));
+      if (line.startsWith('mid:', 2)) scan.mid = line.slice(6, spanEnd(line, 6, TOKEN));
       return LineKind.Other;
     default:
       return LineKind.Other;
@@ -366,11 +383,11 @@ function plainNumber(s: string): number | undefined {
 /** `m=<type> <port> <protocol>[ <formats>]`; the section's port offsets are filled in. */
 function scanMediaLine(line: string, section: MediaSection): MediaScan {
   const scan: MediaScan = { section, ice: false, rtcpMux: false };
-  const typeEnd = runEnd(line, 2, isWordChar);
+  const typeEnd = spanEnd(line, 2, WORD);
   if (line.charCodeAt(typeEnd) !== 0x20) return scan;
-  const portEnd = runEnd(line, typeEnd + 1, isDigit);
+  const portEnd = spanEnd(line, typeEnd + 1, DIGIT);
   if (line.charCodeAt(portEnd) !== 0x20) return scan;
-  const protocolEnd = runEnd(line, portEnd + 1, (c) => isWordChar(c) || c === 0x2f);
+  const protocolEnd = spanEnd(line, portEnd + 1, PROTOCOL);
   section.portStart = typeEnd + 1;
   section.portEnd = portEnd;
   scan.line = {
@@ -385,7 +402,7 @@ function scanMediaLine(line: string, section: MediaSection): MediaScan {
 /** `c=IN IP<digit> <address>`, else undefined (the line is then ignored). */
 function connectionOf(line: string): RawAddress | undefined {
   if (!line.startsWith('c=IN IP') || !isDigit(line.charCodeAt(7)) || line.charCodeAt(8) !== 0x20) return undefined;
-  return { version: line.charCodeAt(7) - 0x30, ip: line.slice(9, runEnd(line, 9, isNotSpace)) };
+  return { version: line.charCodeAt(7) - 0x30, ip: line.slice(9, spanEnd(line, 9, TOKEN)) };
 }
 
 function originOf(line: string, index: number): OriginScan | undefined {
@@ -396,28 +413,28 @@ function originOf(line: string, index: number): OriginScan | undefined {
 
 /** `a=rtcp:<port>[ <nettype> IP<digit> <address>]`. */
 function rtcpOf(line: string): Scan['rtcp'] {
-  const portEnd = runEnd(line, 7, isDigit);
+  const portEnd = spanEnd(line, 7, DIGIT);
   const port = line.slice(7, portEnd);
   if (line.charCodeAt(portEnd) !== 0x20) return { port };
-  const netTypeEnd = runEnd(line, portEnd + 1, isNotSpace);
+  const netTypeEnd = spanEnd(line, portEnd + 1, TOKEN);
   const v = line.charCodeAt(netTypeEnd + 3);
   if (!line.startsWith(' IP', netTypeEnd) || !isDigit(v) || line.charCodeAt(netTypeEnd + 4) !== 0x20) return { port };
-  return { port, address: { version: v - 0x30, ip: line.slice(netTypeEnd + 5, runEnd(line, netTypeEnd + 5, isNotSpace)) } };
+  return { port, address: { version: v - 0x30, ip: line.slice(netTypeEnd + 5, spanEnd(line, netTypeEnd + 5, TOKEN)) } };
 }
 
 /** `a=rtpmap:<pt> <name>[/<rate>[/<channels>]]`. */
 function addRtpmap(line: string, scan: Scan): number {
-  const ptEnd = runEnd(line, 9, isDigit);
+  const ptEnd = spanEnd(line, 9, DIGIT);
   const payloadType = plainNumber(line.slice(9, ptEnd));
   if (line.charCodeAt(ptEnd) !== 0x20 || payloadType === undefined) return LineKind.Other;
-  const nameEnd = runEnd(line, ptEnd + 1, (c) => isWordChar(c) || c === 0x2d || c === 0x2e);
+  const nameEnd = spanEnd(line, ptEnd + 1, CODEC_NAME);
   const map: RawRtpmap = { payloadType, name: line.slice(ptEnd + 1, nameEnd) };
-  let i = runEnd(line, nameEnd, isSpace);
+  let i = spanEnd(line, nameEnd, SPACE);
   if (line.charCodeAt(i) === 0x2f) {
-    const rateEnd = runEnd(line, i + 1, isDigit);
+    const rateEnd = spanEnd(line, i + 1, DIGIT);
     map.clockRate = plainNumber(line.slice(i + 1, rateEnd));
-    i = runEnd(line, rateEnd, isSpace);
-    if (line.charCodeAt(i) === 0x2f) map.channels = plainNumber(line.slice(i + 1, runEnd(line, i + 1, isNotSpace)));
+    i = spanEnd(line, rateEnd, SPACE);
+    if (line.charCodeAt(i) === 0x2f) map.channels = plainNumber(line.slice(i + 1, spanEnd(line, i + 1, TOKEN)));
   }
   (scan.rtpmaps ??= []).push(map);
   return LineKind.Other;
@@ -425,18 +442,19 @@ function addRtpmap(line: string, scan: Scan): number {
 
 /** `a=fmtp:<pt> <parameters>`; the parameters end at whitespace other than a space. */
 function addFmtp(line: string, scan: Scan): void {
-  const ptEnd = runEnd(line, 7, isDigit);
+  const ptEnd = spanEnd(line, 7, DIGIT);
   const payloadType = plainNumber(line.slice(7, ptEnd));
   if (line.charCodeAt(ptEnd) !== 0x20 || payloadType === undefined) return;
   const fmtps = (scan.fmtps ??= new Map());
   if (fmtps.has(payloadType)) return;
-  fmtps.set(payloadType, line.slice(ptEnd + 1, runEnd(line, ptEnd + 1, (c) => c === 0x20 || !isSpace(c))));
+  fmtps.set(payloadType, line.slice(ptEnd + 1, spanEnd(line, ptEnd + 1, FMTP)));
 }
 
 // Summary and checks, in the order of the SDP.
 
 function summarize(origin: OriginScan, name: string | undefined, session: Scan, media: MediaScan[]): SdpSummary {
-  const connection = session.connection ? checkedConnection(session.connection, 'session-level c= line') : undefined;
+  const connection = session.connection && addressOf(session.connection);
+  if (session.connection && !connection) throw new SdpError('Failed to parse SDP', 'bad session-level c= line');
   return {
     origin: {
       username: origin.username,
@@ -458,17 +476,18 @@ function utf8Of(latin1: string): string {
 }
 
 function summarizeMedia(session: Scan, m: MediaScan, index: number, sessionConnection: SdpAddress | undefined): MediaSummary {
-  const where = `m= line ${index + 1}`;
+  // messages are built only on failure: this runs for every m= line of every offer and answer
+  const bad = (what: string): SdpError => new SdpError('Failed to parse SDP', `bad ${what}m= line ${index + 1}`);
   const port = m.line && plainNumber(m.line.port);
-  if (!m.line || !m.line.type || port === undefined || port > 65535 || !m.line.protocol) {
-    throw new SdpError('Failed to parse SDP', `bad ${where}`);
-  }
+  if (!m.line || !m.line.type || port === undefined || port > 65535 || !m.line.protocol) throw bad('');
   const { type, protocol } = m.line;
-  const connection = m.connection ? checkedConnection(m.connection, `c= line of ${where}`) : sessionConnection;
+  const own = m.connection && addressOf(m.connection);
+  if (m.connection && !own) throw bad('c= line of ');
+  const connection = own ?? sessionConnection;
   const rejected = port === 0;
-  if (!connection && !rejected) throw new SdpError('Incomplete SDP specification', `no c= line for ${where}`);
+  if (!connection && !rejected) throw new SdpError('Incomplete SDP specification', `no c= line for m= line ${index + 1}`);
   const formats = m.line.formats.split(' ').filter((f) => f !== '');
-  const rtcp = m.rtcp ? checkedRtcp(m.rtcp, where) : undefined;
+  const rtcp = m.rtcp && checkedRtcp(m.rtcp, bad);
   return {
     index,
     type,
@@ -498,17 +517,20 @@ function rtcpEndpointOf(
   return { address: rtcp?.address?.address ?? connection.address, port: rtcp?.port ?? port + 1 };
 }
 
-function checkedConnection(c: RawAddress, where: string): SdpAddress {
+/** An IP address of the family it says, else undefined. */
+function addressOf(c: RawAddress): SdpAddress | undefined {
   const family = c.version === 4 ? 'IP4' : c.version === 6 ? 'IP6' : undefined;
-  if (!family || isIP(c.ip) !== c.version) throw new SdpError('Failed to parse SDP', `bad ${where}`);
+  if (!family || isIP(c.ip) !== c.version) return undefined;
   return { family, address: c.ip };
 }
 
-function checkedRtcp(r: NonNullable<Scan['rtcp']>, where: string): MediaSummary['rtcp'] {
+function checkedRtcp(r: NonNullable<Scan['rtcp']>, bad: (what: string) => SdpError): MediaSummary['rtcp'] {
   const port = plainNumber(r.port);
-  if (port === undefined || port < 1 || port > 65535) throw new SdpError('Failed to parse SDP', `bad a=rtcp in ${where}`);
+  if (port === undefined || port < 1 || port > 65535) throw bad('a=rtcp in ');
   if (!r.address) return { port };
-  return { port, address: checkedConnection(r.address, `a=rtcp address in ${where}`) };
+  const address = addressOf(r.address);
+  if (!address) throw bad('a=rtcp address in ');
+  return { port, address };
 }
 
 function codecsOf(m: Scan, formats: string[]): Codec[] {
@@ -516,7 +538,7 @@ function codecsOf(m: Scan, formats: string[]): Codec[] {
   for (const f of formats) {
     const pt = Number(f);
     if (!Number.isInteger(pt) || pt < 0 || pt > 127) continue;
-    const map = m.rtpmaps?.find((r) => r.payloadType === pt);
+    const map = rtpmapOf(m, pt);
     const fallback = STATIC_PAYLOAD_TYPES[pt];
     const codec: Codec = { payloadType: pt, name: map ? map.name : (fallback?.[0] ?? '') };
     const clockRate = map ? map.clockRate : fallback?.[1];
@@ -528,6 +550,13 @@ function codecsOf(m: Scan, formats: string[]): Codec[] {
     codecs.push(codec);
   }
   return codecs;
+}
+
+/** The first rtpmap of a payload type. */
+function rtpmapOf(m: Scan, payloadType: number): RawRtpmap | undefined {
+  if (!m.rtpmaps) return undefined;
+  for (const map of m.rtpmaps) if (map.payloadType === payloadType) return map;
+  return undefined;
 }
 
 /** RFC 3551 static payload types: name, clock rate, channels. */
