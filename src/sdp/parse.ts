@@ -9,7 +9,10 @@
  * media or session level); anything else is an `SdpError`, never another exception. The
  * body is read as latin1 so every byte survives a parse/rewrite round trip. Lines end in
  * CRLF, LF or CR; a line that is not `<letter>=…` is not SDP and is left out. Field syntax
- * follows the sdp-transform grammar this parser replaced (same accepted inputs, same errors).
+ * follows the sdp-transform grammar this parser replaced, with the same errors, except where
+ * that library's quirks decided: fields are text, not numbers when they look like one (an o=
+ * address, media type or protocol `0` or `NaN` was rejected for it), and of several `a=rtcp`
+ * in one m= section the last counts (their fields were merged).
  */
 import { isIP } from 'node:net';
 import { SdpError } from './errors';
