@@ -5,16 +5,20 @@
  * On request it replaces the o= address and version and the s= line, strips ICE, and
  * replaces zero (hold) addresses.
  *
- * Invariants: rejected media (port 0) keep port 0 and their attributes (they get the old
- * session-level c= if they relied on it); direction attributes, codecs and every other
- * attribute are kept (sdp-transform writes them in its canonical order, and drops only
- * obsolete lines it does not model such as `k=`). Input is checked by `parseSdp`; every
- * failure is an `SdpError`.
+ * The output is the input's lines, edited in place, as rtpengine does it: every other line
+ * (attributes, codecs, b=, k=, t=, unknown ones) stays as written and where it was. An
+ * active m= line's c= takes the place of its own c= line, else goes right after the m= line
+ * (and its i= lines); its `a=rtcp` and `a=rtcp-mux` are removed wherever they were and the
+ * relay's are appended at the end of the section, `a=rtcp` first, where rtpengine puts its
+ * own. Lines end in CRLF whatever the input used.
+ *
+ * Invariants: rejected media (port 0) keep port 0 and every line (they get the old
+ * session-level c= if they relied on it); the description given is never changed. Input is
+ * checked by `parseSdp`; every failure is an `SdpError`.
  */
 import { isIP } from 'node:net';
-import * as sdpTransform from 'sdp-transform';
 import { SdpError } from './errors';
-import { ParsedSdp, isZeroAddress, parseSdp } from './parse';
+import { LineKind, MediaSection, MediaSummary, ParsedSdp, SdpAddress, parseSdp } from './parse';
 
 /** The relay side of one m= line. */
 export interface MediaPlan {
@@ -56,110 +60,144 @@ export interface RewriteOptions {
   noRtcpAttribute?: boolean;
 }
 
-type Media = sdpTransform.MediaDescription;
-type Connection = NonNullable<Media['connection']>;
+const CRLF = '\r\n';
 
 /** Rewrites an SDP body (or an already parsed one); returns the new body's bytes. */
 export function rewriteSdp(input: Buffer | string | ParsedSdp, options: RewriteOptions): Buffer {
   const parsed = typeof input === 'string' || Buffer.isBuffer(input) ? parseSdp(input) : input;
-  const d: sdpTransform.SessionDescription = structuredClone(parsed.description);
-  const replace = new Set(options.replace ?? []);
-  const sessionConnection = d.connection;
-  delete d.connection;
-  rewriteSession(d, options, replace);
-  d.media.forEach((m, i) => rewriteMedia(m, i, options, replace, sessionConnection));
-  return Buffer.from(withOrigin(sdpTransform.write(d), d.origin), 'latin1');
+  const replace = options.replace ?? [];
+  const stripIce = options.ice !== 'keep';
+  let out = writeSession(parsed, options, replace, stripIce);
+  const { media } = parsed.description;
+  for (let i = 0; i < media.length; i++) out += writeMedia(parsed, i, options, replace, stripIce);
+  return Buffer.from(out, 'latin1');
 }
 
-/**
- * Writes the o= line ourselves: sdp-transform prints the session version as a JS number,
- * which would round 64-bit versions.
- */
-function withOrigin(text: string, o: sdpTransform.SessionDescription['origin']): string {
-  const line = `o=${o.username} ${o.sessionId} ${o.sessionVersion} ${o.netType} IP${o.ipVer} ${o.address}`;
-  return text.replace(/^o=.*$/m, () => line);
-}
-
-function rewriteSession(d: sdpTransform.SessionDescription, options: RewriteOptions, replace: Set<string>): void {
-  if (replace.has('origin') || replace.has('origin-full')) {
-    const address = options.originAddress ?? options.media.find((p) => p)?.address;
-    if (address) d.origin = { ...d.origin, address, ipVer: isIP(address) === 6 ? 6 : 4 };
+/** The lines before the first m= line: o= and s= as asked, no c=, no ICE unless kept. */
+function writeSession(parsed: ParsedSdp, options: RewriteOptions, replace: readonly string[], stripIce: boolean): string {
+  const { lines, kinds, media } = parsed.description;
+  const origin = originLine(parsed, options, replace);
+  const name = replace.includes('session-name') ? `s=${Buffer.from(options.sessionName ?? '-', 'utf8').toString('latin1')}` : undefined;
+  const hasName = name !== undefined && kinds.subarray(0, media[0].start).includes(LineKind.SessionName);
+  let out = '';
+  for (let i = 0; i < media[0].start; i++) {
+    switch (kinds[i]) {
+      case LineKind.Origin:
+        out += (origin ?? lines[i]) + CRLF;
+        if (name !== undefined && !hasName) out += name + CRLF;
+        break;
+      case LineKind.SessionName:
+        out += (name ?? lines[i]) + CRLF;
+        break;
+      case LineKind.Connection:
+        break;
+      case LineKind.Ice:
+        if (!stripIce) out += lines[i] + CRLF;
+        break;
+      default:
+        out += lines[i] + CRLF;
+    }
   }
-  if (replace.has('sdp-version') && options.sdpVersion !== undefined) {
-    d.origin = { ...d.origin, sessionVersion: versionOf(options.sdpVersion) };
-  }
-  if (replace.has('session-name')) d.name = Buffer.from(options.sessionName ?? '-', 'utf8').toString('latin1');
-  if (options.ice !== 'keep') stripIce(d);
+  return out;
 }
 
-/** sdp-transform types the version as a number; text keeps 64-bit values exact (see `withOrigin`). */
-function versionOf(v: number | bigint | string): number {
-  const s = String(v);
-  if (!/^\d+$/.test(s)) throw new SdpError('Error rewriting SDP', `bad SDP version "${s}"`);
-  return s as unknown as number;
+/** A new o= line when the address or the version is replaced, else undefined (keep it). */
+function originLine(parsed: ParsedSdp, options: RewriteOptions, replace: readonly string[]): string | undefined {
+  const o = parsed.summary.origin;
+  let { address, sessionVersion } = o;
+  let ipVersion = parsed.description.origin.ipVersion;
+  let changed = false;
+  if (replace.includes('origin') || replace.includes('origin-full')) {
+    const relay = options.originAddress ?? options.media.find((p) => p)?.address;
+    if (relay) {
+      address = relay;
+      ipVersion = isIP(relay) === 6 ? '6' : '4';
+      changed = true;
+    }
+  }
+  if (replace.includes('sdp-version') && options.sdpVersion !== undefined) {
+    sessionVersion = String(options.sdpVersion);
+    if (!/^\d+$/.test(sessionVersion)) throw new SdpError('Error rewriting SDP', `bad SDP version "${sessionVersion}"`);
+    changed = true;
+  }
+  if (!changed) return undefined;
+  return `o=${o.username} ${o.sessionId} ${sessionVersion} ${parsed.description.origin.netType} IP${ipVersion} ${address}`;
 }
 
-function rewriteMedia(
-  m: Media,
-  index: number,
-  options: RewriteOptions,
-  replace: Set<string>,
-  sessionConnection: Connection | undefined,
-): void {
-  if (m.port === 0) {
-    if (!m.connection && sessionConnection) m.connection = sessionConnection;
-    return;
-  }
+function writeMedia(parsed: ParsedSdp, index: number, options: RewriteOptions, replace: readonly string[], stripIce: boolean): string {
+  const section = parsed.description.media[index];
+  const m = parsed.summary.media[index];
+  if (m.rejected) return writeRejectedMedia(parsed, section);
   const plan = options.media[index];
   if (!plan) throw new SdpError('Error rewriting SDP', `no relay port for m= line ${index + 1}`);
-  checkPlan(plan, index);
-  const original = m.connection ?? sessionConnection;
-  const keepZero = original !== undefined && isZeroAddress(original.ip) && !replace.has('zero-address');
-  m.port = plan.port;
-  m.connection = keepZero && original ? { ...original } : connectionOf(plan.address);
-  rewriteRtcp(m, plan, options);
-  if (options.ice !== 'keep') stripIce(m);
+  const relay: SdpAddress = { family: checkedFamily(plan, index), address: plan.address };
+  const { lines, kinds } = parsed.description;
+  const keepZero = m.zeroAddress && !replace.includes('zero-address');
+  const connection = connectionLine(keepZero && m.connection ? m.connection : relay);
+  const mLine = lines[section.start];
+  let out = mLine.slice(0, section.portStart) + String(plan.port) + mLine.slice(section.portEnd) + CRLF;
+  let connectionDone = false;
+  for (let i = section.start + 1; i < section.end; i++) {
+    if (i === section.connectionAt && !section.ownConnection) {
+      out += connection;
+      connectionDone = true;
+    }
+    switch (kinds[i]) {
+      case LineKind.Connection:
+        if (!connectionDone) out += connection;
+        connectionDone = true;
+        break;
+      case LineKind.Rtcp:
+      case LineKind.RtcpMux:
+        break;
+      case LineKind.Ice:
+        if (!stripIce) out += lines[i] + CRLF;
+        break;
+      default:
+        out += lines[i] + CRLF;
+    }
+  }
+  if (!connectionDone) out += connection;
+  return out + rtcpLines(m, plan, relay, options);
 }
 
-function checkPlan(plan: MediaPlan, index: number): void {
+/** A rejected m= line as it was, plus the session-level c= where it had none of its own. */
+function writeRejectedMedia(parsed: ParsedSdp, section: MediaSection): string {
+  const { lines } = parsed.description;
+  const inherited = section.ownConnection ? undefined : parsed.summary.connection;
+  let out = '';
+  for (let i = section.start; i < section.end; i++) {
+    if (i === section.connectionAt && inherited) out += connectionLine(inherited);
+    out += lines[i] + CRLF;
+  }
+  if (section.connectionAt === section.end && inherited) out += connectionLine(inherited);
+  return out;
+}
+
+/** Checks a plan's ports and address; returns the address family. */
+function checkedFamily(plan: MediaPlan, index: number): SdpAddress['family'] {
   const portOk = (p: number) => Number.isInteger(p) && p > 0 && p <= 65535;
   if (!portOk(plan.port) || (plan.rtcpPort !== undefined && !portOk(plan.rtcpPort))) {
     throw new SdpError('Error rewriting SDP', `bad relay port for m= line ${index + 1}`);
   }
-  if (isIP(plan.address) === 0) {
-    throw new SdpError('Error rewriting SDP', `bad relay address "${plan.address}" for m= line ${index + 1}`);
-  }
+  const version = isIP(plan.address);
+  if (version === 0) throw new SdpError('Error rewriting SDP', `bad relay address "${plan.address}" for m= line ${index + 1}`);
+  return version === 6 ? 'IP6' : 'IP4';
 }
 
-function connectionOf(address: string): Connection {
-  return { version: isIP(address) === 6 ? 6 : 4, ip: address };
+function connectionLine(c: SdpAddress): string {
+  return `c=IN ${c.family} ${c.address}${CRLF}`;
 }
 
-function rewriteRtcp(m: Media, plan: MediaPlan, options: RewriteOptions): void {
-  const mux = plan.rtcpMux ?? m.rtcpMux !== undefined;
-  if (mux) m.rtcpMux = 'rtcp-mux';
-  else delete m.rtcpMux;
-  if (options.noRtcpAttribute) {
-    delete m.rtcp;
-    return;
+/** The relay's `a=rtcp` (unless omitted) and `a=rtcp-mux` (when muxing), for the end of the section. */
+function rtcpLines(m: MediaSummary, plan: MediaPlan, relay: SdpAddress, options: RewriteOptions): string {
+  const mux = plan.rtcpMux ?? m.rtcpMux;
+  let out = '';
+  if (!options.noRtcpAttribute) {
+    const port = plan.rtcpPort ?? (mux ? plan.port : plan.port + 1);
+    const full = options.fullRtcpAttribute ? ` IN ${relay.family} ${relay.address}` : '';
+    out += `a=rtcp:${port}${full}${CRLF}`;
   }
-  const port = plan.rtcpPort ?? (mux ? plan.port : plan.port + 1);
-  if (!options.fullRtcpAttribute) {
-    m.rtcp = { port };
-    return;
-  }
-  const c = connectionOf(plan.address);
-  m.rtcp = { port, netType: 'IN', ipVer: c.version, address: c.ip };
-}
-
-/** Removes ICE attributes, including unmodelled `a=ice-…` lines. */
-function stripIce(x: sdpTransform.SharedAttributes & Partial<Pick<Media, 'candidates' | 'endOfCandidates' | 'remoteCandidates'>> & { icelite?: string }): void {
-  delete x.iceUfrag;
-  delete x.icePwd;
-  delete x.iceOptions;
-  delete x.candidates;
-  delete x.endOfCandidates;
-  delete x.remoteCandidates;
-  delete x.icelite;
-  if (x.invalid) x.invalid = x.invalid.filter((a) => !/^ice-/i.test(a.value));
+  if (mux) out += `a=rtcp-mux${CRLF}`;
+  return out;
 }

@@ -4,11 +4,13 @@
 // RTCP port of a pair), times become `<time>`, `list` results are sorted, the few keys only
 // rtpengine produces are dropped (RTPENGINE_ONLY, each with its reason), and SDP bodies are
 // compared by meaning (summarizeSdp: per m= line type, port, protocol, codecs, direction, rtcp-mux,
-// RTCP port, ICE, and a connection address that must be the relay's). What that leaves out is
-// how the two write the same meaning: rtpengine keeps the session-level c= (rtphub writes a c= per
-// m= line instead), appends a=rtcp after the other attributes, adds a=rtpmap for static payload
-// types and a=sendrecv where none was written, strips every attribute of a rejected (port 0) m=
-// line, and spells the zero (hold) address out as a=sendonly.
+// RTCP port, ICE, and a connection address that must be the relay's) and by the order of their
+// lines (the session's line types; each active m= section's lines, a=rtcp and a=rtcp-mux placed
+// included). What that leaves out: rtpengine keeps the session-level c= (rtphub writes a c= per
+// m= line instead), strips every attribute of a rejected (port 0) m= line, and spells the zero
+// (hold) address out as a=sendonly; where the input lacks them it adds a=rtpmap for static payload
+// types and a=sendrecv, and it regroups codec attributes by payload type (the SDPs here are
+// written that way already, as SIP phones write them).
 //
 // Both relays run with the same defaults (delete delay 30 s, timeout 60 s, delayed endpoint
 // learning, so no stream is `confirmed` within a scenario); the parties are the same sockets for
@@ -105,26 +107,61 @@ function effectiveDirection(m: MediaSummary): string {
   return m.direction === 'recvonly' ? 'inactive' : m.direction;
 }
 
-/** An SDP body by meaning, with relay ports masked. */
+const DIRECTION_ATTRIBUTE = /^a=(sendrecv|sendonly|recvonly|inactive)$/;
+
+/**
+ * The order of an SDP's lines where both relays write them the same way: the session's line
+ * types, and each m= section's lines after its m= line. c= lines are left out (rtphub writes one
+ * per m= line, rtpengine keeps the session-level one), a direction attribute is `a=<direction>`
+ * (its value is compared by meaning) and `a=rtcp` has its port masked.
+ */
+function lineOrder(body: string, ports: PortMask): { session: string; media: string[][] } {
+  const session: string[] = [];
+  const media: string[][] = [];
+  for (const line of body.split('\r\n')) {
+    if (line === '' || line.startsWith('c=')) continue;
+    if (line.startsWith('m=')) media.push([]);
+    else if (media.length) media[media.length - 1].push(maskedLine(line, ports));
+    else session.push(line.slice(0, 2));
+  }
+  return { session: session.join(' '), media };
+}
+
+function maskedLine(line: string, ports: PortMask): string {
+  if (DIRECTION_ATTRIBUTE.test(line)) return 'a=<direction>';
+  const rtcp = /^a=rtcp:(\d+)(.*)$/.exec(line);
+  return rtcp ? `a=rtcp:${String(ports.rtcpPort(Number(rtcp[1])))}${rtcp[2]}` : line;
+}
+
+/**
+ * An SDP body by meaning, with relay ports masked, plus the order of its lines (`lineOrder`) for
+ * the session and each active m= line (rtpengine drops the attributes of a rejected one).
+ */
 function sdpSummary(body: string, ports: PortMask): Plain {
   const s = summarizeSdp(body);
+  // the RTP ports first, so that the RTCP ports in the lines are numbered after them
+  const media = s.media.map((m) => mediaMeaning(m, ports));
+  const order = lineOrder(body, ports);
   return {
     origin: `${s.origin.username} ${s.origin.sessionId} ${s.origin.sessionVersion} ${s.origin.address}`,
     'session name': s.sessionName,
-    media: s.media.map((m): Plain => {
-      const line = { type: m.type, port: ports.rtpPort(m.port), protocol: m.protocol };
-      // a rejected m= line means nothing but its type (rtpengine drops its attributes, rtphub keeps them)
-      if (m.rejected) return line;
-      return {
-        ...line,
-        connection: m.connection?.address === RELAY_ADDRESS ? '<the relay>' : (m.connection?.address ?? '<none>'),
-        'rtcp-mux': m.rtcpMux ? 1 : 0,
-        rtcp: m.rtcpEndpoint ? `${m.rtcpEndpoint.address}:${String(ports.rtcpPort(m.rtcpEndpoint.port))}` : '<none>',
-        codecs: m.codecs.map((c) => `${c.payloadType} ${c.name}/${c.clockRate ?? ''}`),
-        direction: effectiveDirection(m),
-        ice: m.ice ? 1 : 0,
-      };
-    }),
+    'session lines': order.session,
+    media: media.map((m, i) => (s.media[i].rejected ? m : { ...m, lines: order.media[i] })),
+  };
+}
+
+function mediaMeaning(m: MediaSummary, ports: PortMask): Dict {
+  const line = { type: m.type, port: ports.rtpPort(m.port), protocol: m.protocol };
+  // a rejected m= line means nothing but its type (rtpengine drops its attributes, rtphub keeps them)
+  if (m.rejected) return line;
+  return {
+    ...line,
+    connection: m.connection?.address === RELAY_ADDRESS ? '<the relay>' : (m.connection?.address ?? '<none>'),
+    'rtcp-mux': m.rtcpMux ? 1 : 0,
+    rtcp: m.rtcpEndpoint ? `${m.rtcpEndpoint.address}:${String(ports.rtcpPort(m.rtcpEndpoint.port))}` : '<none>',
+    codecs: m.codecs.map((c) => `${c.payloadType} ${c.name}/${c.clockRate ?? ''}`),
+    direction: effectiveDirection(m),
+    ice: m.ice ? 1 : 0,
   };
 }
 

@@ -152,3 +152,79 @@ test('parse and rewrite throw nothing but SdpError on mutated SDP lines', (t) =>
   fc.assert(fc.property(mutated, (s) => onlySdpErrors(() => rewriteSdp(s, { media: [relay] }))), { numRuns: 2000 });
   t.pass();
 });
+
+test('rewrite edits lines in place: order kept, unknown lines kept, a=rtcp and a=rtcp-mux last', (t) => {
+  const input = sdp(
+    'v=0', 'o=- 1 1 IN IP4 192.0.2.1', 's=-', 'i=session info', 'c=IN IP4 192.0.2.1', 'b=AS:64', 't=0 0', 'k=clear:secret', 'a=X-session:1',
+    'm=audio 4000 RTP/AVP 0 101', 'i=media info', 'b=TIAS:64000', 'a=rtcp-mux', 'a=sendrecv', 'a=rtcp:4001', 'a=X-vendor:keep me', 'a=rtpmap:101 telephone-event/8000', 'a=ptime:20',
+    'm=video 4002 RTP/AVP 96', 'c=IN IP4 192.0.2.2', 'a=rtpmap:96 H264/90000', 'u=http://example.com',
+  );
+  const out = rewriteSdp(input, { media: [{ ...relay, rtcpMux: true }, { address: '203.0.113.8', port: 30002 }] }).toString('latin1');
+  t.is(
+    out,
+    sdp(
+      'v=0', 'o=- 1 1 IN IP4 192.0.2.1', 's=-', 'i=session info', 'b=AS:64', 't=0 0', 'k=clear:secret', 'a=X-session:1',
+      'm=audio 30000 RTP/AVP 0 101', 'i=media info', 'c=IN IP4 203.0.113.7', 'b=TIAS:64000', 'a=sendrecv', 'a=X-vendor:keep me', 'a=rtpmap:101 telephone-event/8000', 'a=ptime:20', 'a=rtcp:30000', 'a=rtcp-mux',
+      'm=video 30002 RTP/AVP 96', 'c=IN IP4 203.0.113.8', 'a=rtpmap:96 H264/90000', 'u=http://example.com', 'a=rtcp:30003',
+    ),
+  );
+});
+
+test('LF and CR line ends are read, CRLF is written; lines that are not SDP are left out', (t) => {
+  const lf = BASIC.replace(/\r\n/g, '\n');
+  const cr = BASIC.replace(/\r\n/g, '\r').replace('t=0 0', 't=0 0\rnot an SDP line\r');
+  const expected = rewriteSdp(BASIC, { media: [relay] }).toString('latin1');
+  t.is(rewriteSdp(lf, { media: [relay] }).toString('latin1'), expected);
+  t.is(rewriteSdp(cr, { media: [relay] }).toString('latin1'), expected);
+  t.deepEqual(summarizeSdp(cr), summarizeSdp(BASIC));
+});
+
+test('64-bit o= versions stay exact, kept or replaced', (t) => {
+  const big = BASIC.replace('o=- 1 1 ', 'o=- 18446744073709551615 18446744073709551615 ');
+  t.regex(rewriteSdp(big, { media: [relay] }).toString(), /^o=- 18446744073709551615 18446744073709551615 IN IP4 192\.0\.2\.1\r$/m);
+  const replaced = rewriteSdp(big, { media: [relay], replace: ['sdp-version'], sdpVersion: 18446744073709551616n }).toString();
+  t.regex(replaced, /^o=- 18446744073709551615 18446744073709551616 IN IP4 192\.0\.2\.1\r$/m);
+});
+
+test('ICE removal takes every ICE line of active media and the session, not of rejected media', (t) => {
+  const input = sdp(
+    'v=0', 'o=- 1 1 IN IP4 192.0.2.1', 's=-', 'c=IN IP4 192.0.2.1', 't=0 0', 'a=ice-lite', 'a=ice-options:trickle',
+    'm=audio 4000 RTP/AVP 0', 'a=ice-ufrag:abcd', 'a=ICE-PWD:efgh', 'a=ice-pacing:50', 'a=candidate:broken', 'a=end-of-candidates', 'a=remote-candidates:1 192.0.2.1 4000', 'a=sendrecv',
+    'm=video 0 RTP/AVP 96', 'a=ice-ufrag:abcd',
+  );
+  const out = rewriteSdp(input, { media: [relay] }).toString('latin1');
+  t.is(out, sdp('v=0', 'o=- 1 1 IN IP4 192.0.2.1', 's=-', 't=0 0', 'm=audio 30000 RTP/AVP 0', 'c=IN IP4 203.0.113.7', 'a=sendrecv', 'a=rtcp:30001', 'm=video 0 RTP/AVP 96', 'c=IN IP4 192.0.2.1', 'a=ice-ufrag:abcd'));
+});
+
+test('session-name replacement adds an s= line where there was none', (t) => {
+  const out = rewriteSdp(BASIC.replace('s=-\r\n', ''), { media: [relay], replace: ['session-name'], sessionName: 'rtphub' }).toString();
+  t.regex(out, /^o=- 1 1 IN IP4 192\.0\.2\.1\r\ns=rtphub\r\nt=0 0\r$/m);
+});
+
+test('rewrite keeps the relative order of every line it does not own (property)', (t) => {
+  const attributes = ['a=sendrecv', 'a=ptime:20', 'a=rtpmap:0 PCMU/8000', 'a=fmtp:101 0-15', 'a=X-a:1', 'b=AS:1', 'k=prompt', 'a=rtcp:4001', 'a=rtcp-mux', 'a=mid:1', 'a=ice-ufrag:x', 'c=IN IP4 192.0.2.3'];
+  const owned = (l: string): boolean => /^(c=|a=rtcp|a=ice-|m=)/.test(l);
+  fc.assert(
+    fc.property(fc.array(fc.constantFrom(...attributes), { maxLength: 12 }), (lines) => {
+      const input = `${BASIC}${lines.join('\r\n')}${lines.length ? '\r\n' : ''}`;
+      const out = rewriteSdp(input, { media: [relay] }).toString('latin1').split('\r\n');
+      const kept = input.split('\r\n').filter((l) => l !== '' && !owned(l));
+      return JSON.stringify(out.filter((l) => l !== '' && !owned(l))) === JSON.stringify(kept);
+    }),
+    { numRuns: 500 },
+  );
+  t.pass();
+});
+
+test('parse and rewrite throw nothing but SdpError on SDP-like tokens and raw bytes', (t) => {
+  const tokens = ['v=0', 'o=- 1 1 IN IP4 1.2.3.4', 'c=IN IP4 1.2.3.4', 'c=IN IP6 ::', 'm=audio ', 'a=rtcp:', 'a=rtpmap:', 'a=fmtp:', 'a=candidate:', 'a=', 's=', '0', '9', ' ', '/', 'RTP/AVP', 'IN IP', '\r\n', '\n', '\r', '\t', '\u00a0', '\u00ff'];
+  const relays = { media: [relay, { address: '2001:db8::7', port: 30002 }], replace: ['origin', 'session-name', 'sdp-version'], sdpVersion: 2 };
+  fc.assert(
+    fc.property(fc.array(fc.constantFrom(...tokens), { maxLength: 40 }), (parts) =>
+      onlySdpErrors(() => rewriteSdp(Buffer.from(`v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\n${parts.join('')}`, 'latin1'), relays)),
+    ),
+    { numRuns: 3000 },
+  );
+  fc.assert(fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => onlySdpErrors(() => rewriteSdp(Buffer.from(bytes), relays))), { numRuns: 2000 });
+  t.pass();
+});
