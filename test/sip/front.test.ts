@@ -424,5 +424,7 @@ test.serial('malformed and hostile input: 4xx where a response can be built, dro
   t.true(Object.keys(front.sip.counters.parseErrors).length > 0);
   t.log(`fuzz: parse errors by status ${JSON.stringify(front.sip.counters.parseErrors)}, ${front.sip.counters.invites} INVITEs parsed`);
   await waitFor(() => front.running.calls.size === 0, 'every call to end (no proxy answers)', 5000);
-  t.is(front.running.relay.info().portsInUse, 0, 'no port leaked');
+  // ports return to the pool when the worker reports the sockets closed, just after the calls end
+  await waitFor(() => front.running.relay.info().portsInUse === 0, 'no port leaked', 3000);
+  t.pass();
 });
