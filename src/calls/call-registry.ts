@@ -227,6 +227,7 @@ export class CallRegistry extends EventEmitter<CallRegistryEvents> {
     const side = call.sideOf(answerer);
     const plans: Array<MediaPlan | undefined> = [];
     for (const m of parsed.summary.media) plans.push(await this.answerMedia(call, m, side, o));
+    if (!call.answered) call.answeredAt = Date.now();
     call.answered = true;
     return this.rewrite(call, other(side), parsed, plans, o);
   }

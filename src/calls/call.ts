@@ -36,6 +36,8 @@ export class Call {
   /** Last time media was seen on any leg (monotonic ms), refreshed lazily by the sweeper. */
   lastMediaMono = monotonicMs();
   answered = false;
+  /** When the call was first answered (Unix ms); carried by the restoration record across a takeover. */
+  answeredAt: number | null = null;
   /** When a pending `delete` takes effect (monotonic ms). */
   deleteAtMono: number | null = null;
   ended = false;

@@ -96,7 +96,7 @@ export class CallRecords {
       boot: this.boot,
       seq: ++this.writtenCount,
       endedAt,
-      answeredAt: this.answeredAt.get(call) ?? null,
+      answeredAt: call.answeredAt ?? this.answeredAt.get(call) ?? null,
       totals: (media) => this.counters.totals(media),
     });
     const body = JSON.stringify(record);
