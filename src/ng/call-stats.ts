@@ -122,7 +122,7 @@ function mediaDict(media: MediaSession, side: LegSide, add: (kind: Kind, t: Tota
   // rtpengine keeps a rejected m= line's streams (without sockets); a never-signalled side has none
   if (media.stream || (media.rejected && state.signalled)) {
     const leg = media.stream?.[side];
-    const counters = media.stream?.counters()[side] ?? NO_COUNTERS;
+    const counters = media.stream?.legCounters(side) ?? NO_COUNTERS;
     const codec = codecOf(media, side, counters);
     if (codec) out.codec = codec;
     const common = { counters, mux: state.rtcpMux, ice: state.ice, created: media.created };
