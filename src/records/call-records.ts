@@ -218,6 +218,9 @@ async function openForwarder(config: Config, target: Target, log: pino.Logger): 
     timeoutMs: config['cdr-timeout-ms'],
   });
   forwarder.on('down', (e) => log.warn({ ...t, kind: e.kind, err: e.message }, 'collector down: call records go to the spool'));
+  forwarder.on('deadLetter', (record, e, file) =>
+    log.error({ ...t, seq: record.seq, err: e.message, file }, file ? 'call record rejected by the collector for good: set aside in the dead letters' : 'call record rejected by the collector for good: dropped (no --spool-dir for dead letters)'),
+  );
   forwarder.on('up', (ms) => log.info({ ...t, downForMs: ms, pending: spool.pending }, 'collector back: forwarding the spooled call records in order'));
   return forwarder;
 }

@@ -9,8 +9,12 @@ import crypto from 'node:crypto';
 import { ConfigError } from '../config/load';
 import { RtphubError } from '../errors';
 
-/** Why a delivery failed: the collector was unreachable, answered with an error, or hung. */
-export type FailureKind = 'unreachable' | 'refused' | 'timeout';
+/**
+ * Why a delivery failed: the collector was unreachable, answered with an error, hung, or
+ * rejected the batch for good (it will never take these records as they are: HTTP 4xx other than
+ * 408 and 429). The first three are retried; a rejected record goes to the dead letters.
+ */
+export type FailureKind = 'unreachable' | 'refused' | 'timeout' | 'rejected';
 
 export class CollectorError extends RtphubError {
   override readonly code = 'ERR_COLLECTOR';

@@ -8,8 +8,16 @@
  *
  * Delivery is at least once: a batch that timed out may have been taken, and a crash between a
  * delivery and the cursor's save re-sends it; the record's `id` lets the collector drop the copy.
+ *
+ * Dead letters: a batch the collector rejects for good (kind `rejected`, e.g. HTTP 400) is sent
+ * again one record at a time, so that only the records it refuses are set aside: each one is
+ * appended (and fsynced) to `dead-letters.jsonl` in the target's spool directory, counted, and
+ * passed over, so one bad record never holds up the ones behind it. Without a spool directory a
+ * dead letter is only counted and logged.
  */
 import { EventEmitter } from 'node:events';
+import { open } from 'node:fs/promises';
+import path from 'node:path';
 import { Collector, CollectorError, failure, FailureKind } from './collector';
 import type { Spool } from './spool';
 import type { SpooledRecord } from './spool-line';
@@ -35,12 +43,15 @@ export interface ForwarderStats {
   spoolReadErrors: number;
   /** Records not made durable at shutdown (collector away, spool unusable). */
   lostAtClose: number;
+  /** Records the collector rejected for good, set aside as dead letters. */
+  deadLetters: number;
 }
 
 export interface ForwarderEvents {
   down: [error: CollectorError];
   up: [downForMs: number];
   delivered: [records: SpooledRecord[], at: number];
+  deadLetter: [record: SpooledRecord, error: CollectorError, file: string | null];
 }
 
 function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
@@ -51,10 +62,13 @@ function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
   return Promise.race([work, expiry]).finally(() => clearTimeout(timer));
 }
 
+/** The dead-letter file in a target's spool directory (JSON lines: rejected_at, reason, record). */
+export const DEAD_LETTERS = 'dead-letters.jsonl';
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class Forwarder extends EventEmitter<ForwarderEvents> {
-  readonly stats: ForwarderStats = { delivered: 0, failures: { unreachable: 0, refused: 0, timeout: 0 }, failedChecks: 0, spoolReadErrors: 0, lostAtClose: 0 };
+  readonly stats: ForwarderStats = { delivered: 0, failures: { unreachable: 0, refused: 0, timeout: 0, rejected: 0 }, failedChecks: 0, spoolReadErrors: 0, lostAtClose: 0, deadLetters: 0 };
   private isUp = true;
   private downSince = 0;
   private pumping: Promise<void> | null = null;
@@ -141,13 +155,74 @@ export class Forwarder extends EventEmitter<ForwarderEvents> {
       try {
         await withTimeout(collector.send(records.map((r) => r.body)), timeoutMs + 1000);
       } catch (error) {
-        this.failed(failure(error, this.options.label));
-        return;
+        const reason = failure(error, this.options.label);
+        if (reason.kind !== 'rejected' || !(await this.oneByOne(records, reason))) {
+          this.failed(reason);
+          return;
+        }
+        continue;
       }
       spool.ack(records[records.length - 1].seq);
       this.stats.delivered += records.length;
       this.emit('delivered', records, Date.now());
     }
+  }
+
+  /**
+   * A rejected batch, sent again record by record: delivered ones are acked, rejected ones become
+   * dead letters. False if another failure stops it (the rest is retried as usual).
+   */
+  private async oneByOne(records: SpooledRecord[], batchError: CollectorError): Promise<boolean> {
+    const { spool, collector, timeoutMs } = this.options;
+    this.stats.failures.rejected++;
+    for (const record of records) {
+      if (this.halted) return false;
+      let rejected: CollectorError | null = records.length === 1 ? batchError : null;
+      if (!rejected) {
+        try {
+          await withTimeout(collector.send([record.body]), timeoutMs + 1000);
+        } catch (error) {
+          const reason = failure(error, this.options.label);
+          if (reason.kind !== 'rejected') {
+            this.failed(reason);
+            return false;
+          }
+          rejected = reason;
+        }
+      }
+      if (rejected) {
+        if (!(await this.deadLetter(record, rejected))) return false;
+      } else {
+        this.stats.delivered++;
+        this.emit('delivered', [record], Date.now());
+      }
+      spool.ack(record.seq);
+    }
+    return true;
+  }
+
+  /** Appends a rejected record to the dead letters (fsynced); false if that write failed. */
+  private async deadLetter(record: SpooledRecord, error: CollectorError): Promise<boolean> {
+    const dir = this.options.spool.directory;
+    const file = dir ? path.join(dir, DEAD_LETTERS) : null;
+    if (file) {
+      try {
+        const handle = await open(file, 'a', 0o600);
+        try {
+          await handle.appendFile(`${JSON.stringify({ rejected_at: new Date().toISOString(), reason: error.message, record: record.body })}\n`);
+          await handle.datasync();
+        } finally {
+          await handle.close();
+        }
+      } catch {
+        // not set aside: the record stays queued and the collector is treated as down
+        this.failed(new CollectorError('refused', `${error.message}; the dead-letter file could not be written`));
+        return false;
+      }
+    }
+    this.stats.deadLetters++;
+    this.emit('deadLetter', record, error, file);
+    return true;
   }
 
   private failed(error: CollectorError): void {

@@ -59,11 +59,20 @@ export class HttpCollector implements Collector {
         response.on('close', () => settle(new CollectorError('unreachable', 'HTTP response cut short')));
         response.on('end', () => {
           const status = response.statusCode ?? 0;
-          settle(status >= 200 && status < 300 ? undefined : new CollectorError('refused', `HTTP ${status} from ${this.url.host}`));
+          if (status >= 200 && status < 300) settle();
+          else settle(new CollectorError(permanent(status) ? 'rejected' : 'refused', `HTTP ${status} from ${this.url.host}`));
         });
       });
       request.on('error', (error) => settle(failure(error, `POST to ${this.url.host}`)));
       request.end(data);
     });
   }
+}
+
+/**
+ * A 4xx answer says the request itself is wrong and sending it again will not help (RFC 9110
+ * 15.5), except 408 (the collector timed out) and 429 (it is shedding load), which are retried.
+ */
+function permanent(status: number): boolean {
+  return status >= 400 && status < 500 && status !== 408 && status !== 429;
 }

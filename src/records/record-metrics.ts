@@ -39,7 +39,8 @@ export function watchRecords(metrics: Metrics, source: RecordSource): void {
   const delivered = new TotalCounter(registry, 'rtphub_records_delivered_total', 'Call records a collector took', target);
   const spooled = new TotalCounter(registry, 'rtphub_records_spooled_total', 'Call records written to the durable spool (fsynced) while not delivered', target);
   const dropped = new TotalCounter(registry, 'rtphub_records_dropped_total', 'Call records refused: memory full while the spool could take nothing more', target);
-  const failures = new TotalCounter(registry, 'rtphub_records_delivery_failures_total', 'Failed deliveries, by kind (unreachable, refused, timeout)', [...target, 'kind']);
+  const failures = new TotalCounter(registry, 'rtphub_records_delivery_failures_total', 'Failed deliveries, by kind (unreachable, refused, timeout, rejected: refused for good, then sent record by record)', [...target, 'kind']);
+  const deadLetters = new TotalCounter(registry, 'rtphub_records_dead_letters_total', 'Call records the collector rejected for good, set aside in dead-letters.jsonl', target);
   const failedChecks = new TotalCounter(registry, 'rtphub_records_health_checks_failed_total', 'Health checks of a down collector that failed', target);
   const spoolErrors = new TotalCounter(registry, 'rtphub_records_spool_errors_total', 'Failed spool writes, by error code (ENOSPC: disk full)', [...target, 'code']);
   const damaged = new TotalCounter(registry, 'rtphub_records_spool_damaged_total', 'Spool damage found: torn tails cut at start, damaged lines skipped', [...target, 'kind']);
@@ -74,6 +75,7 @@ export function watchRecords(metrics: Metrics, source: RecordSource): void {
       fullEvents.set(t, s.fullEvents);
       for (const [kind, n] of Object.entries(f.stats.failures)) failures.set({ ...t, kind }, n);
       failedChecks.set(t, f.stats.failedChecks);
+      deadLetters.set(t, f.stats.deadLetters);
       for (const [code, n] of Object.entries(s.writeErrors)) spoolErrors.set({ ...t, code }, n);
       damaged.set({ ...t, kind: 'torn' }, s.torn);
       damaged.set({ ...t, kind: 'corrupt' }, s.corrupt);

@@ -131,6 +131,11 @@ export class Spool extends EventEmitter<SpoolEvents> {
     return Math.min(WRITE_BATCH_BYTES, this.segmentBytes);
   }
 
+  /** The spool directory, or null for a memory-only queue. */
+  get directory(): string | null {
+    return this.options.dir;
+  }
+
   get durable(): boolean {
     return this.options.dir !== null;
   }

@@ -206,6 +206,27 @@ async function streamRecords(port: number, stream: string): Promise<ReceivedReco
   }
 }
 
+test('records a collector rejects for good (HTTP 400) become dead letters; the rest arrive once, in order, without delay', async (t) => {
+  const collector = await TestCollector.start(t);
+  const h = await relay(t, 5, collector.url, ['--cdr-batch=16']);
+  const poison = ['burst-37', 'burst-150', 'burst-151'];
+  for (const id of poison) collector.rejectCallIds.add(id);
+  const ids = await burst(h, 300, 8);
+  const f = forwarder(h);
+  await until(() => f.spool.pending === 0 && f.stats.deadLetters === 3, 'every record delivered or set aside');
+  const good = ids.filter((id) => !poison.includes(id));
+  checkArrivals(t, collector.records, good);
+  t.true(f.up, 'a rejection does not take the collector down');
+  t.true(f.stats.failures.rejected >= 2, `batches rejected: ${f.stats.failures.rejected}`);
+  t.is(f.stats.failures.refused, 0);
+  const file = path.join(f.spool.directory!, 'dead-letters.jsonl');
+  const letters = fs.readFileSync(file, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { reason: string; record: string });
+  t.deepEqual(letters.map((l) => (JSON.parse(l.record) as ReceivedRecord).call_id).sort(), [...poison].sort());
+  t.regex(letters[0].reason, /HTTP 400/);
+  const metrics = await h.running.metrics.render();
+  t.regex(metrics, /rtphub_records_dead_letters_total\{target="[^"]+"\} 3/);
+});
+
 test('Redis stream collector killed in the middle of a burst of 10,000 records and restarted: each lands once, in order', async (t) => {
   if (!redisInstalled) {
     t.log('redis-server is not installed: skipped');

@@ -29,6 +29,9 @@ export class TestCollector {
   probes = 0;
   errorsAnswered = 0;
   hung = 0;
+  /** Batches holding a record of one of these calls are answered 400 (rejected for good). */
+  readonly rejectCallIds = new Set<string>();
+  rejectedBatches = 0;
   private server: http.Server | null = null;
   private readonly sockets = new Set<net.Socket>();
 
@@ -89,6 +92,11 @@ export class TestCollector {
       }
       const batch = JSON.parse(Buffer.concat(chunks).toString('utf8')) as ReceivedRecord[];
       if (batch.length === 0) this.probes++;
+      if (batch.some((r) => this.rejectCallIds.has(r.call_id))) {
+        this.rejectedBatches++;
+        res.writeHead(400).end('record refused\n');
+        return;
+      }
       for (const record of batch) {
         if (this.ids.has(record.id)) {
           this.duplicates++;
