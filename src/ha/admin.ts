@@ -67,7 +67,7 @@ export function haStatus(node: HaNode): NgReplyDict {
       'protocol errors': received.protocolErrors,
       'restore failures': node.calls.restoreFailures,
     },
-    keepalives: { sent: keepalive.sent, received: keepalive.received, malformed: keepalive.malformed, lost: keepalive.lost, scheduling: node.keepalive.scheduling },
+    keepalives: { sent: keepalive.sent, received: keepalive.received, malformed: keepalive.malformed, lost: keepalive.lost, scheduling: node.keepalive.scheduling, 'max send gap ms': Math.round(keepalive.maxSendGapMs), 'max heard gap ms': Math.round(keepalive.maxHeardGapMs), refused: keepalive.refused },
     takeovers: node.stats.takeovers,
     switchovers: node.stats.switchovers,
     'step downs': node.stats.stepDowns,
@@ -75,6 +75,13 @@ export function haStatus(node: HaNode): NgReplyDict {
     'dropped calls': node.stats.droppedCalls,
     'last takeover ms': node.stats.lastTakeoverMs,
     'last takeover phases ms': node.stats.lastTakeoverPhases,
+    'shared address': node.sharedAddressMethod ?? 'none',
+    // Bencode carries integers only: microseconds.
+    'event loop delay us': {
+      p50: Math.round(node.loopDelay.percentile(50) / 1e3),
+      p99: Math.round(node.loopDelay.percentile(99) / 1e3),
+      max: Math.round(node.loopDelay.max / 1e3),
+    },
   };
 }
 

@@ -32,6 +32,7 @@
  * - Losing the SIP server never ends a call here: only the call model's media timeouts do.
  */
 import { EventEmitter } from 'node:events';
+import { IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
 import { RecordFormatError } from '../errors';
 import type { Role, KeepAliveMessage, Loss } from './keepalive';
 import { KeepAlive } from './keepalive';
@@ -120,6 +121,8 @@ export class HaNode extends EventEmitter<HaEvents> {
   readonly keepalive: KeepAlive;
   readonly sender: ReplicationSender;
   readonly receiver: ReplicationReceiver;
+  /** This relay's event-loop delay: what replication lag and takeover phases wait for on the main thread. */
+  readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 5 });
   private transition: Promise<void> = Promise.resolve();
   private yielding = false;
   /** A switchover is under way: the peer turning active is expected, not a split brain. */
@@ -178,14 +181,20 @@ export class HaNode extends EventEmitter<HaEvents> {
     if (now - other < 1000) this.keepalive.suspect();
   }
 
+  /** How the shared address is held (`held`, `added`), or null without one. */
+  get sharedAddressMethod(): string | null {
+    return this.options.sharedAddress?.method ?? null;
+  }
+
   /** The call model as this node sees it. */
   get calls(): ReplicatedCalls {
     return this.options.calls;
   }
 
   async start(): Promise<void> {
-    // Not active yet: a crash may have left the shared address on the interface.
-    await this.options.sharedAddress?.release();
+    // Not active yet: a crash may have left the shared address claimed.
+    this.loopDelay.enable();
+    await this.options.sharedAddress?.prepare();
     await this.receiver.listen(this.options.listen.address, this.options.listen.port);
     await this.keepalive.start();
     this.sender.start();
@@ -202,11 +211,12 @@ export class HaNode extends EventEmitter<HaEvents> {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.loopDelay.disable();
     this.keepalive.close();
     this.sender.close();
     await this.receiver.close();
     if (this.role === 'active') await this.options.sharedAddress?.release();
-    this.options.sharedAddress?.close();
+    await this.options.sharedAddress?.close();
   }
 
   /** Publishes a new version of an owned call (after offer, answer, endpoint learned). */
@@ -278,8 +288,8 @@ export class HaNode extends EventEmitter<HaEvents> {
     // A split brain resolved in this relay's favour: a newer epoch than both, so this relay's
     // records win everywhere, and the address announced again.
     this.epoch = Math.max(this.epoch, peer.epoch, this.keepalive.peer?.epoch ?? 0) + 1;
-    const claimed = this.claimAddress();
-    await this.options.calls.adoptAll(claimed);
+    const { claimed, adopted } = this.claimWhileAdopting();
+    await adopted;
     const failure = await claimed;
     if (failure) throw failure;
     this.keepalive.send();
@@ -372,11 +382,13 @@ export class HaNode extends EventEmitter<HaEvents> {
     if (this.role === 'active') return;
     const startedAt = Date.now();
     this.epoch = Math.max(this.epoch, this.keepalive.peer?.epoch ?? 0) + 1;
-    // Adding the address (an `ip` command) and flipping the streams (the workers) overlap.
-    const claimed = this.claimAddress();
     this.role = 'active';
     this.stats.takeovers++;
-    await this.options.calls.adoptAll(claimed);
+    // The flip is handed to the workers first (adoptAll does that before it first waits), then
+    // the address is claimed and announced while they carry it out: endpoints turn to this relay
+    // one network round trip after the announcement, by when the streams forward.
+    const { claimed, adopted } = this.claimWhileAdopting();
+    await adopted;
     const adoptedAt = Date.now();
     const failure = await claimed;
     if (failure) throw failure;
@@ -389,6 +401,18 @@ export class HaNode extends EventEmitter<HaEvents> {
     this.keepalive.send();
     this.emit('role', 'active', reason);
     this.republishInBackground();
+  }
+
+  /**
+   * Starts adopting every standby call (their flip posted to the workers), then claims the shared
+   * address; calls still being restored wait for the claim (`adoptAll`'s `until`).
+   */
+  private claimWhileAdopting(): { claimed: Promise<Error | null>; adopted: Promise<number> } {
+    let claimSettled: () => void = () => undefined;
+    const adopted = this.options.calls.adoptAll(new Promise<void>((resolve) => (claimSettled = resolve)));
+    const claimed = this.claimAddress();
+    void claimed.then(claimSettled);
+    return { claimed, adopted };
   }
 
   /**

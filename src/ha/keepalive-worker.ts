@@ -5,7 +5,9 @@
  * The loss is detected by a watchdog timer that every keep-alive re-arms, so it fires exactly
  * `missed` intervals after the last one, not at the next tick (one and a half intervals once the
  * main thread says the peer is suspected: its replication connection closed, as when its process
- * dies). When it fires, the check is
+ * dies; one once the peer's host refused a keep-alive, ICMP port unreachable: nothing listens on
+ * its keep-alive port, so its process is gone). Silence is measured on the monotonic clock. When
+ * it fires, the check is
  * deferred to the end of the loop's I/O phase (setImmediate): if this thread itself was stalled,
  * datagrams still waiting in the socket are read first, and a peer that was sending is not
  * declared lost.
@@ -32,17 +34,34 @@ const RECEIVED = field('received');
 const MALFORMED = field('malformed');
 const LOST = field('lost');
 const HEARD = field('lastHeardAt');
+const SEND_GAP = field('maxSendGapMs');
+const HEARD_GAP = field('maxHeardGapMs');
+const REFUSED = field('refused');
 
 let state: KeepAliveMessage | null = null;
 let stateAt = 0;
 let last: KeepAliveMessage | null = null;
 let reportedLost = false;
 let suspected = false;
+/** The peer's host refused the last keep-alive (ICMP port unreachable): its process is gone. */
+let refused = false;
 let timer: NodeJS.Timeout | null = null;
 let watchdog: NodeJS.Timeout | null = null;
+/** Monotonic times of the last keep-alive sent and heard (0: none yet). */
+let sentMono = 0;
+let heardMono = 0;
 const silenceMs = setup.missed * setup.intervalMs;
 
-const socket = dgram.createSocket(isIPv6(setup.listen.address) ? 'udp6' : 'udp4');
+const family = isIPv6(setup.listen.address) ? 'udp6' : 'udp4';
+const socket = dgram.createSocket(family);
+/**
+ * Keep-alives leave from a socket connected to the peer, so that the peer host's ICMP port
+ * unreachable (nothing listens on the keep-alive port any more: the process died) comes back as
+ * an error on it within one interval, instead of waiting `missed` intervals. Until it is
+ * connected they leave from the listening socket.
+ */
+const sender = dgram.createSocket(family);
+let senderReady = false;
 
 function post(m: FromWorker): void {
   port.postMessage(m);
@@ -50,8 +69,12 @@ function post(m: FromWorker): void {
 
 function send(): void {
   if (!state || Date.now() - stateAt > setup.mainTimeoutMs) return;
-  socket.send(encodeKeepAlive(state), setup.peer.port, setup.peer.host);
+  if (senderReady) sender.send(encodeKeepAlive(state));
+  else socket.send(encodeKeepAlive(state), setup.peer.port, setup.peer.host);
   counters[SENT]++;
+  const now = performance.now();
+  if (sentMono > 0) counters[SEND_GAP] = Math.max(counters[SEND_GAP], now - sentMono);
+  sentMono = now;
 }
 
 function receive(msg: Buffer): void {
@@ -62,9 +85,13 @@ function receive(msg: Buffer): void {
   }
   counters[RECEIVED]++;
   counters[HEARD] = Date.now();
+  const now = performance.now();
+  if (heardMono > 0 && !reportedLost) counters[HEARD_GAP] = Math.max(counters[HEARD_GAP], now - heardMono);
+  heardMono = now;
   last = message;
   reportedLost = false;
   suspected = false;
+  refused = false;
   arm(silenceMs);
   post({ type: 'message', message });
 }
@@ -74,21 +101,26 @@ function arm(ms: number): void {
   watchdog = setTimeout(() => setImmediate(check), ms);
 }
 
-/** Silence that makes the peer lost: `missed` intervals, or one and a half when it is suspected. */
+/**
+ * Silence that makes the peer lost: `missed` intervals; one and a half when it is suspected; one
+ * when its host refused a keep-alive since the last one heard.
+ */
 function limit(): number {
+  if (refused) return Math.min(silenceMs, setup.intervalMs);
   return suspected ? Math.min(silenceMs, Math.ceil(1.5 * setup.intervalMs)) : silenceMs;
 }
 
 function check(): void {
   if (!last || reportedLost) return;
-  const silent = Date.now() - counters[HEARD];
+  // The monotonic clock: a wall clock stepped forward (NTP) must not look like a silent peer.
+  const silent = performance.now() - heardMono;
   if (silent < limit()) {
     arm(limit() - silent);
     return;
   }
   reportedLost = true;
   counters[LOST]++;
-  post({ type: 'lost', message: last, silentMs: silent, suspected });
+  post({ type: 'lost', message: last, silentMs: Math.round(silent), suspected: suspected || refused });
 }
 
 port.on('message', (m: ToWorker) => {
@@ -96,6 +128,7 @@ port.on('message', (m: ToWorker) => {
     if (timer) clearInterval(timer);
     if (watchdog) clearTimeout(watchdog);
     socket.close();
+    sender.close();
     port.close();
     return;
   }
@@ -134,6 +167,13 @@ let bound = false;
 socket.on('error', (error) => {
   if (!bound) post({ type: 'failed', message: error.message });
 });
+sender.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'ECONNREFUSED') return;
+  counters[REFUSED]++;
+  refused = true;
+  check();
+});
+sender.connect(setup.peer.port, setup.peer.host, () => (senderReady = true));
 socket.bind(setup.listen.port, setup.listen.address, () => {
   bound = true;
   timer = setInterval(send, setup.intervalMs);

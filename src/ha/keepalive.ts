@@ -46,10 +46,16 @@ export interface KeepAliveStats {
   malformed: number;
   lost: number;
   lastHeardAt: number;
+  /** Longest time between two keep-alives sent (monotonic clock, ms): this relay's own stalls. */
+  maxSendGapMs: number;
+  /** Longest time between two keep-alives heard while the peer was alive (monotonic clock, ms). */
+  maxHeardGapMs: number;
+  /** Keep-alives the peer's host refused (ICMP port unreachable: nothing listening). */
+  refused: number;
 }
 
 /** Layout of the shared counters (Float64Array). */
-export const STAT_FIELDS = ['sent', 'received', 'malformed', 'lost', 'lastHeardAt'] as const;
+export const STAT_FIELDS = ['sent', 'received', 'malformed', 'lost', 'lastHeardAt', 'maxSendGapMs', 'maxHeardGapMs', 'refused'] as const;
 
 /** Messages between the main thread and the keep-alive worker. */
 export type ToWorker = { type: 'state'; state: KeepAliveMessage; now: boolean } | { type: 'suspect' } | { type: 'close' };
