@@ -50,6 +50,10 @@ export interface TrialResult {
   setup_ms: { p50: number; p99: number };
   standby_bytes_per_call: number;
   endpoint_send_skips: number;
+  /** Before the kill: the active relay's longest pause between keep-alives sent, the standby's longest silence heard. */
+  keepalive_max_gap_ms: { sent: number; heard: number };
+  /** Event-loop delay (ms) of the active relay after the setups and of the standby after the takeover. */
+  event_loop_delay_ms: { active_p99: number; active_max: number; standby_p99: number; standby_max: number };
 }
 
 const HELP = `usage: npm run bench:failover -- [options]
@@ -100,6 +104,16 @@ function stats(values: number[]): { p50: number; p99: number; max: number } {
   return { p50: round(percentile(values, 50)), p99: round(percentile(values, 99)), max: round(values.length ? Math.max(...values) : 0) };
 }
 
+function keepalives(s: HaStatus): Record<string, number> {
+  return (s.keepalives as Record<string, number> | undefined) ?? {};
+}
+
+/** A relay's event-loop delay from `ha status` (reported in microseconds), in ms. */
+function loopDelay(s: HaStatus): { p99: number; max: number } {
+  const us = (s['event loop delay us'] as Record<string, number> | undefined) ?? {};
+  return { p99: Math.round((us.p99 ?? -1000) / 100) / 10, max: Math.round((us.max ?? -1000) / 100) / 10 };
+}
+
 async function trial(calls: number, o: Options, progress: (m: string) => void): Promise<TrialResult> {
   const dense = Math.min(calls, o.dense);
   // Keep the sparse calls under about 10,000 packets/s in total (both directions).
@@ -123,6 +137,7 @@ async function trial(calls: number, o: Options, progress: (m: string) => void): 
     await lab.waitFor(async () => (await lab.ha('b')).calls?.digest === digest, 'the standby holding every call', 120_000);
     await sleep(Math.max(2000, 2 * sparseMs));
     const rss1 = lab.rssKb('b');
+    const [beforeA, beforeB] = [await lab.ha('a'), await lab.ha('b')];
     await lab.mark();
     await sleep(Math.max(1000, sparseMs + 200));
     const baseline = await lab.measure();
@@ -158,6 +173,13 @@ async function trial(calls: number, o: Options, progress: (m: string) => void): 
       setup_ms: setup.setupMs as { p50: number; p99: number },
       standby_bytes_per_call: Math.round(((rss1 - rss0) * 1024) / calls),
       endpoint_send_skips: after.behind,
+      keepalive_max_gap_ms: { sent: keepalives(beforeA)['max send gap ms'] ?? -1, heard: keepalives(beforeB)['max heard gap ms'] ?? -1 },
+      event_loop_delay_ms: {
+        active_p99: loopDelay(beforeA).p99,
+        active_max: loopDelay(beforeA).max,
+        standby_p99: loopDelay(standby).p99,
+        standby_max: loopDelay(standby).max,
+      },
     };
     if (standby.calls?.own !== calls) progress(`the new active relay owns ${standby.calls?.own} of ${calls} calls`);
     progress(`takeover phases (ms after the last keep-alive): ${JSON.stringify(result.takeover_phases_ms)}`);

@@ -43,7 +43,11 @@ let stateAt = 0;
 let last: KeepAliveMessage | null = null;
 let reportedLost = false;
 let suspected = false;
-/** The peer's host refused the last keep-alive (ICMP port unreachable): its process is gone. */
+/**
+ * The peer's host refused a keep-alive (ICMP port unreachable) since the last one heard: its
+ * process is gone. A refusal that comes less than half an interval after a keep-alive heard is not
+ * counted: it may answer one sent before the peer had bound its port.
+ */
 let refused = false;
 let timer: NodeJS.Timeout | null = null;
 let watchdog: NodeJS.Timeout | null = null;
@@ -58,10 +62,13 @@ const socket = dgram.createSocket(family);
  * Keep-alives leave from a socket connected to the peer, so that the peer host's ICMP port
  * unreachable (nothing listens on the keep-alive port any more: the process died) comes back as
  * an error on it within one interval, instead of waiting `missed` intervals. Until it is
- * connected they leave from the listening socket.
+ * connected, and for a while after any other error on it (an operator's `ss -K` destroys it too),
+ * they leave from the listening socket.
  */
-const sender = dgram.createSocket(family);
+let sender: dgram.Socket | null = null;
 let senderReady = false;
+let closing = false;
+const SENDER_RETRY_MS = 1000;
 
 function post(m: FromWorker): void {
   port.postMessage(m);
@@ -69,7 +76,7 @@ function post(m: FromWorker): void {
 
 function send(): void {
   if (!state || Date.now() - stateAt > setup.mainTimeoutMs) return;
-  if (senderReady) sender.send(encodeKeepAlive(state));
+  if (senderReady && sender) sender.send(encodeKeepAlive(state));
   else socket.send(encodeKeepAlive(state), setup.peer.port, setup.peer.host);
   counters[SENT]++;
   const now = performance.now();
@@ -127,8 +134,9 @@ port.on('message', (m: ToWorker) => {
   if (m.type === 'close') {
     if (timer) clearInterval(timer);
     if (watchdog) clearTimeout(watchdog);
+    closing = true;
     socket.close();
-    sender.close();
+    sender?.close();
     port.close();
     return;
   }
@@ -167,13 +175,30 @@ let bound = false;
 socket.on('error', (error) => {
   if (!bound) post({ type: 'failed', message: error.message });
 });
-sender.on('error', (error: NodeJS.ErrnoException) => {
-  if (error.code !== 'ECONNREFUSED') return;
-  counters[REFUSED]++;
-  refused = true;
-  check();
-});
-sender.connect(setup.peer.port, setup.peer.host, () => (senderReady = true));
+function openSender(): void {
+  if (closing) return;
+  const s = dgram.createSocket(family);
+  sender = s;
+  s.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'ECONNREFUSED') {
+      counters[REFUSED]++;
+      if (performance.now() - heardMono < setup.intervalMs / 2) return;
+      refused = true;
+      check();
+      return;
+    }
+    if (sender !== s) return;
+    sender = null;
+    senderReady = false;
+    s.close();
+    setTimeout(openSender, SENDER_RETRY_MS).unref();
+  });
+  s.connect(setup.peer.port, setup.peer.host, () => {
+    if (sender === s) senderReady = true;
+  });
+}
+
+openSender();
 socket.bind(setup.listen.port, setup.listen.address, () => {
   bound = true;
   timer = setInterval(send, setup.intervalMs);

@@ -13,7 +13,8 @@
  * order: one call's records one at a time, different calls' at once; HELLO, SYNC_END and
  * HANDOVER wait for everything before them (see ReplicationReceiver). A peer's new connection
  * replaces its old one, whose frames not yet applied are dropped (the new connection starts with
- * a full sync that supersedes them). A full sync ends with the set of calls the peer still has,
+ * a full sync that supersedes them); a connection the peer closed (its process may have died)
+ * still has the frames it delivered applied: a crashed relay's last records are not thrown away. A full sync ends with the set of calls the peer still has,
  * so calls it dropped while the link was down are removed too: a link that drops and returns
  * leaves both tables identical, with nothing lost or duplicated. Frames are numbered one by one; a malformed
  * frame, a gap or repeat in the numbering, or frames in an impossible order (anything before
@@ -276,6 +277,11 @@ interface Connection {
   ackPending: number | null;
   /** Replaced by a newer connection of the same peer, or failed: its frames not yet applied are dropped. */
   dead: boolean;
+  /**
+   * Closed by the peer (its process may have died) with frames received but not yet applied: they
+   * are still applied, in order (a crashed relay's last records are worth keeping), not acknowledged.
+   */
+  closed: boolean;
 }
 
 /** What a frame does once its turn comes. */
@@ -328,7 +334,7 @@ export class ReplicationReceiver extends EventEmitter<{
   private accept(socket: net.Socket): void {
     this.stats.connections++;
     socket.setNoDelay(true);
-    const conn: Connection = { socket, peer: null, expected: null, syncing: null, unacked: [], ackPending: null, dead: false };
+    const conn: Connection = { socket, peer: null, expected: null, syncing: null, unacked: [], ackPending: null, dead: false, closed: false };
     this.connections.add(conn);
     const decoder = new FrameDecoder();
     socket.on('data', (chunk) => {
@@ -345,7 +351,8 @@ export class ReplicationReceiver extends EventEmitter<{
     socket.on('error', () => undefined);
     socket.on('close', () => {
       const current = conn.peer !== null && this.byPeer.get(conn.peer.node) === conn && !conn.dead;
-      this.drop(conn);
+      if (current && conn.unacked.length > 0) conn.closed = true;
+      else this.drop(conn);
       if (current) this.emit('gone', conn.peer!);
     });
   }
@@ -475,6 +482,10 @@ export class ReplicationReceiver extends EventEmitter<{
   private acknowledge(conn: Connection): void {
     let last: number | null = null;
     while (conn.unacked.length > 0 && conn.unacked[0].done) last = conn.unacked.shift()!.sequence;
+    if (conn.closed) {
+      if (conn.unacked.length === 0) this.drop(conn);
+      return;
+    }
     if (last === null) return;
     const pending = conn.ackPending;
     conn.ackPending = last;
