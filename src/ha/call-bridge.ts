@@ -2,7 +2,9 @@
  * The call model as the HA node sees it: turns calls into restoration records (with each media
  * stream's data-plane record, exported by its worker) and records back into calls held on
  * standby (streams imported bound but not forwarding), and flips them when a relay takes over or
- * steps down.
+ * steps down. Armed (`armStandby`: the shared address held on `lo`, answered only by the active
+ * relay) the standby streams forward from the start: no packet reaches them until this relay
+ * answers for the address, and then they must forward at once, without waiting for a flip.
  *
  * Rebuilding a standby call waits on the data plane twice (close the old streams, import the new
  * ones), so records are applied in the background: `queueRestore()` and `queueForget()` only queue
@@ -52,6 +54,8 @@ export class CallBridge implements ReplicatedCalls {
   onAdopted: (call: Call) => void = () => undefined;
   /** This relay is active: rebuilt calls are owned, not standby copies. */
   private owning = false;
+  /** Standby copies forward (HaNode `armed`): their streams are imported active and never deactivated. */
+  private armed = false;
   /** Queued changes start only once this settles (a takeover under way comes first). */
   private hold: Promise<void> = Promise.resolve();
   /** Per call, the newest change not yet started: a record, or null to forget the call. */
@@ -222,7 +226,8 @@ export class CallBridge implements ReplicatedCalls {
       if (media?.stream && !media.stream.closed) await this.relay.activate(media.stream);
     }
     if (!this.owning || call.ended) {
-      // Stepped down meanwhile: back to standby.
+      // Stepped down meanwhile: back to standby (armed copies go on forwarding, as every other).
+      if (this.armed) return;
       for (const media of call.media) if (media?.stream && !media.stream.closed) await this.relay.deactivate(media.stream);
       return;
     }
@@ -237,7 +242,7 @@ export class CallBridge implements ReplicatedCalls {
     media.mux = { offererOffered: r.offererOfferedMux, relayOffered: r.relayOfferedMux, answerDecides: r.answerDecidesMux };
     restoreSide(media.sides.a, r.a);
     restoreSide(media.sides.b, r.b);
-    if (r.stream) media.stream = await this.relay.importStream(r.stream, { standby: true });
+    if (r.stream) media.stream = await this.relay.importStream(r.stream, { standby: !this.armed });
     return media;
   }
 
@@ -292,10 +297,16 @@ export class CallBridge implements ReplicatedCalls {
     return ids;
   }
 
+  armStandby(armed: boolean): void {
+    this.armed = armed;
+  }
+
   async yieldAll(): Promise<number> {
     this.owning = false;
     const owned = [...this.calls.calls.values()].filter((c) => !c.standby);
-    await this.relay.deactivate();
+    // Armed: packets that still reach this relay (callers that have not yet heard the new active
+    // relay's announcement) are forwarded rather than dropped.
+    if (!this.armed) await this.relay.deactivate();
     for (const call of owned) call.standby = true;
     return owned.length;
   }

@@ -57,6 +57,11 @@ export interface ReplicatedCalls {
   /** Ids of the standby (peer-owned) calls. */
   standbyCallIds(): string[];
   /**
+   * Standby copies forward from now on (set before any is held): the shared address alone decides
+   * which relay gets the packets, so a takeover needs no flip (see HaNode, `armed`).
+   */
+  armStandby(armed: boolean): void;
+  /**
    * Starts forwarding every standby call and takes ownership of it (and of those still being
    * restored, which wait for `until`: the rest of the takeover); returns how many.
    */
@@ -100,7 +105,7 @@ export interface HaStats {
   /** Time from the last keep-alive heard to the shared address being announced, last takeover (ms). */
   lastTakeoverMs: number;
   /** The same takeover in phases, each from the last keep-alive heard (ms): loss detected, calls forwarding, address announced. */
-  lastTakeoverPhases: { detected: number; forwarding: number; announced: number };
+  lastTakeoverPhases: { detected: number; forwarding: number; announced: number; adopted: number };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -116,7 +121,7 @@ export class HaNode extends EventEmitter<HaEvents> {
     splitBrains: 0,
     droppedCalls: 0,
     lastTakeoverMs: 0,
-    lastTakeoverPhases: { detected: 0, forwarding: 0, announced: 0 },
+    lastTakeoverPhases: { detected: 0, forwarding: 0, announced: 0, adopted: 0 },
   };
   readonly keepalive: KeepAlive;
   readonly sender: ReplicationSender;
@@ -128,6 +133,14 @@ export class HaNode extends EventEmitter<HaEvents> {
   /** A switchover is under way: the peer turning active is expected, not a split brain. */
   private handingOver = false;
   private splitBrain = false;
+  /**
+   * Hot standby with the shared address held on `lo` (shared-address.ts, `held`): standby copies
+   * forward (no packet reaches them while the peer answers for the address), and the keep-alive
+   * thread claims the address the moment it declares the active peer lost, so the media move in
+   * that thread's time (real-time priority, microseconds of work) instead of waiting for this busy
+   * main thread to flip every stream. The call model follows (ownership, epoch, republishing).
+   */
+  private armed = false;
   private peerRole: Role | null = null;
   private readonly closedAt = { inbound: 0, outbound: 0 };
   private lastReset = 0;
@@ -142,6 +155,7 @@ export class HaNode extends EventEmitter<HaEvents> {
       peer: options.peer,
       intervalMs: options.keepaliveIntervalMs,
       missed: options.missed,
+      claim: () => (this.armed ? (options.sharedAddress?.keepAliveClaim ?? null) : null),
       state: () => ({
         node: options.nodeId,
         epoch: this.epoch,
@@ -169,7 +183,7 @@ export class HaNode extends EventEmitter<HaEvents> {
     this.keepalive.on('message', (m) => this.onKeepAlive(m));
     this.keepalive.on('lost', (m, loss) => {
       this.emit('lost', m, loss);
-      this.onPeerLost(m);
+      this.onPeerLost(m, loss.claimedAt);
     });
   }
 
@@ -195,6 +209,8 @@ export class HaNode extends EventEmitter<HaEvents> {
     // Not active yet: a crash may have left the shared address claimed.
     this.loopDelay.enable();
     await this.options.sharedAddress?.prepare();
+    this.armed = this.options.mode === 'hot' && this.options.sharedAddress?.keepAliveClaim != null;
+    this.options.calls.armStandby(this.armed);
     await this.receiver.listen(this.options.listen.address, this.options.listen.port);
     await this.keepalive.start();
     this.sender.start();
@@ -355,7 +371,7 @@ export class HaNode extends EventEmitter<HaEvents> {
     return m.node < this.options.nodeId;
   }
 
-  private onPeerLost(m: KeepAliveMessage): void {
+  private onPeerLost(m: KeepAliveMessage, claimedAt: number): void {
     // A stalled replication connection would hold back the full sync the peer needs when it
     // returns; a reset costs a full sync, so a peer whose keep-alives come and go gets one every
     // few seconds at most.
@@ -364,10 +380,14 @@ export class HaNode extends EventEmitter<HaEvents> {
       this.lastReset = now;
       this.sender.reset();
     }
+    // The keep-alive thread already answers for the shared address and announced it: the media
+    // are taken over; what follows is the call model's side, and it follows even if the peer was
+    // heard again meanwhile (two active relays then settle as a split brain).
+    if (claimedAt) this.options.sharedAddress?.claimed(claimedAt);
     if (this.role !== 'standby' || m.role !== 'active') return;
     const heard = this.keepalive.stats.lastHeardAt;
     void this.enqueue(async () => {
-      if (this.role !== 'standby' || this.keepalive.peerAlive) return;
+      if (this.role !== 'standby' || (this.keepalive.peerAlive && !claimedAt)) return;
       if (this.options.mode === 'cold') {
         const dropped = await this.options.calls.dropAll();
         this.stats.droppedCalls += dropped.length;
@@ -394,9 +414,16 @@ export class HaNode extends EventEmitter<HaEvents> {
     if (failure) throw failure;
     if (lostSince !== undefined) {
       const announcedAt = this.options.sharedAddress?.announcedAt ?? adoptedAt;
-      // Taken over once the streams forward and the address is announced, whichever came last.
-      this.stats.lastTakeoverMs = Math.max(adoptedAt, announcedAt) - lostSince;
-      this.stats.lastTakeoverPhases = { detected: startedAt - lostSince, forwarding: adoptedAt - lostSince, announced: announcedAt - lostSince };
+      // Armed standby copies forward already; otherwise taken over once the streams forward and
+      // the address is announced, whichever came last.
+      const forwardingAt = this.armed ? announcedAt : adoptedAt;
+      this.stats.lastTakeoverMs = Math.max(forwardingAt, announcedAt) - lostSince;
+      this.stats.lastTakeoverPhases = {
+        detected: startedAt - lostSince,
+        forwarding: forwardingAt - lostSince,
+        announced: announcedAt - lostSince,
+        adopted: adoptedAt - lostSince,
+      };
     }
     this.keepalive.send();
     this.emit('role', 'active', reason);

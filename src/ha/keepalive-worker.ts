@@ -19,10 +19,11 @@
  */
 import { spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
-import { readlinkSync } from 'node:fs';
+import { readlinkSync, writeFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
 import os from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
+import { announceAddress } from '../native/announce';
 import { encodeKeepAlive, FromWorker, KeepAliveMessage, parseKeepAlive, STAT_FIELDS, ToWorker, WorkerSetup } from './keepalive';
 
 const setup = workerData as WorkerSetup;
@@ -127,7 +128,29 @@ function check(): void {
   }
   reportedLost = true;
   counters[LOST]++;
-  post({ type: 'lost', message: last, silentMs: Math.round(silent), suspected: suspected || refused });
+  const claimedAt = claimSharedAddress();
+  post({ type: 'lost', message: last, silentMs: Math.round(silent), suspected: suspected || refused, claimedAt });
+}
+
+/**
+ * A standby that lost its active peer answers ARP for the shared address and announces it at once,
+ * from this thread (see KeepAliveOptions.claim); the main thread does the rest of the takeover.
+ * Returns when it was announced (Unix ms), 0 if it was not claimed here.
+ */
+function claimSharedAddress(): number {
+  const claim = setup.claim;
+  if (!claim || state?.role !== 'standby' || last?.role !== 'active') return 0;
+  try {
+    writeFileSync(`/proc/sys/net/ipv4/conf/${claim.device}/arp_ignore`, '0\n');
+  } catch {
+    return 0;
+  }
+  try {
+    announceAddress(claim.device, claim.address, 3);
+  } catch {
+    // The link is down: the main thread reports it and announces again.
+  }
+  return Date.now();
 }
 
 port.on('message', (m: ToWorker) => {

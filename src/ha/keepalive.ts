@@ -38,6 +38,18 @@ export interface KeepAliveOptions {
   state: () => KeepAliveMessage;
   /** Keep-alives stop when the main thread has not refreshed the state for this long (ms). */
   mainTimeoutMs?: number;
+  /**
+   * The shared address this thread claims itself (answering ARP for it: `arp_ignore` 0, then
+   * announcing it) the moment it declares an active peer lost while this relay is standby, so the
+   * takeover of the media does not wait for a busy main thread. Read at start(); null: never.
+   */
+  claim?: () => SharedAddressClaim | null;
+}
+
+/** What the keep-alive thread needs to claim a shared address held on `lo` (shared-address.ts, `held`). */
+export interface SharedAddressClaim {
+  device: string;
+  address: string;
 }
 
 export interface KeepAliveStats {
@@ -63,7 +75,7 @@ export type FromWorker =
   | { type: 'ready'; scheduling: string }
   | { type: 'failed'; message: string }
   | { type: 'message'; message: KeepAliveMessage }
-  | { type: 'lost'; message: KeepAliveMessage; silentMs: number; suspected: boolean };
+  | { type: 'lost'; message: KeepAliveMessage; silentMs: number; suspected: boolean; claimedAt: number };
 
 export interface WorkerSetup {
   listen: { address: string; port: number };
@@ -72,6 +84,7 @@ export interface WorkerSetup {
   missed: number;
   mainTimeoutMs: number;
   stats: SharedArrayBuffer;
+  claim: SharedAddressClaim | null;
 }
 
 export function parseKeepAlive(bytes: Buffer): KeepAliveMessage | null {
@@ -116,6 +129,8 @@ function startWorker(setup: WorkerSetup): Worker {
 export interface Loss {
   silentMs: number;
   suspected: boolean;
+  /** When the keep-alive thread claimed and announced the shared address (Unix ms), 0 if it did not. */
+  claimedAt: number;
 }
 
 export class KeepAlive extends EventEmitter<{ message: [KeepAliveMessage]; lost: [KeepAliveMessage, Loss] }> {
@@ -145,6 +160,7 @@ export class KeepAlive extends EventEmitter<{ message: [KeepAliveMessage]; lost:
       missed: this.options.missed,
       mainTimeoutMs: this.options.mainTimeoutMs ?? Math.max(10_000, 100 * intervalMs),
       stats: this.shared,
+      claim: this.options.claim?.() ?? null,
     });
     this.worker = worker;
     await new Promise<void>((resolve, reject) => {
@@ -214,7 +230,7 @@ export class KeepAlive extends EventEmitter<{ message: [KeepAliveMessage]; lost:
       this.emit('message', m.message);
     } else if (m.type === 'lost') {
       this.reportedLost = true;
-      this.emit('lost', m.message, { silentMs: m.silentMs, suspected: m.suspected });
+      this.emit('lost', m.message, { silentMs: m.silentMs, suspected: m.suspected, claimedAt: m.claimedAt });
     }
   }
 }

@@ -24,6 +24,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
 import { InvalidArgumentError, SystemError } from '../errors';
 import { announceAddress } from '../native/announce';
+import type { SharedAddressClaim } from './keepalive';
 
 export type SharedAddressMethod = 'held' | 'added';
 
@@ -208,21 +209,38 @@ export class SharedAddress {
   }
 
   /**
-   * Claims the address and announces it. Resolves with the announcement's error, if any (a link
-   * that is down): the address is held all the same, and announced again later. The `held` way
-   * does its work before returning (the promise only carries the result).
+   * What the keep-alive thread needs to claim the address itself when it loses an active peer: a
+   * write to /proc/sys and an announcement, no state of this object (`held` only; null otherwise).
+   */
+  get keepAliveClaim(): SharedAddressClaim | null {
+    return this.arpIgnore ? { device: this.options.device, address: this.address } : null;
+  }
+
+  /** The keep-alive thread claimed and announced the address at `at` (Unix ms). */
+  claimed(at: number): void {
+    if (!this.arpIgnore) return;
+    this.held = true;
+    this.announcedAt = at;
+  }
+
+  /**
+   * Claims the address (unless held already) and announces it (again). Resolves with the
+   * announcement's error, if any (a link that is down): the address is held all the same, and
+   * announced again later. The `held` way does its work before returning (the promise only
+   * carries the result).
    */
   async claim(): Promise<Error | null> {
-    if (this.arpIgnore) {
+    const first = !this.held;
+    if (first && this.arpIgnore) {
       this.arpIgnore.sysctl.write(0);
-    } else {
+    } else if (first) {
       const args = ['address', 'replace', `${this.address}/${this.prefix}`, 'dev', this.options.device];
       if (isIPv6(this.address)) args.push('nodad');
       await this.ip.run(args);
     }
     this.held = true;
     const failure = this.announce();
-    this.announcedAt = Date.now();
+    if (first) this.announcedAt = Date.now();
     return failure;
   }
 
