@@ -119,6 +119,7 @@ export class CallBridge implements ReplicatedCalls {
       media,
       sent: { a: sent('a'), b: sent('b') },
       ...(call.untaggedViaBranch ? { untaggedViaBranch: call.untaggedViaBranch } : {}),
+      ...(call.deleteAtMono !== null ? { deleteInMs: Math.max(0, Math.round(call.deleteAtMono - monotonicMs())) } : {}),
     };
   }
 
@@ -230,6 +231,8 @@ export class CallBridge implements ReplicatedCalls {
     call.sides.a = record.sideA;
     call.sides.b = record.sideB;
     call.untaggedViaBranch = record.untaggedViaBranch;
+    // A delayed delete goes on from where the owner was (the sweep ends it once this relay owns it).
+    if (record.deleteInMs !== undefined) call.deleteAtMono = monotonicMs() + record.deleteInMs;
     for (const p of record.parties) Object.assign(call.party(p.tag), { viaBranch: p.viaBranch, labels: { ...p.labels } });
     for (const side of ['a', 'b'] as const) {
       const s = record.sent[side];
