@@ -46,6 +46,8 @@ export interface TrialResult {
   takeover_ms: number;
   takeover_phases_ms: unknown;
   replication_lag_ms: { p50: number; p99: number; samples: number };
+  /** The standby's side of it: record written on the active relay -> read by the standby (one clock here). */
+  replication_read_lag_ms: { p50: number; p99: number; samples: number };
   setup_rate_per_s: number;
   setup_ms: { p50: number; p99: number };
   standby_bytes_per_call: number;
@@ -138,6 +140,7 @@ async function trial(calls: number, o: Options, progress: (m: string) => void): 
     await sleep(Math.max(2000, 2 * sparseMs));
     const rss1 = lab.rssKb('b');
     const [beforeA, beforeB] = [await lab.ha('a'), await lab.ha('b')];
+    const readLag = beforeB.replication ?? {};
     await lab.mark();
     await sleep(Math.max(1000, sparseMs + 200));
     const baseline = await lab.measure();
@@ -169,6 +172,7 @@ async function trial(calls: number, o: Options, progress: (m: string) => void): 
       takeover_ms: standby['last takeover ms'] ?? -1,
       takeover_phases_ms: standby['last takeover phases ms'] ?? null,
       replication_lag_ms: { p50: lag['lag p50 ms'] ?? -1, p99: lag['lag p99 ms'] ?? -1, samples: lag['lag samples'] ?? 0 },
+      replication_read_lag_ms: { p50: readLag['read lag p50 ms'] ?? -1, p99: readLag['read lag p99 ms'] ?? -1, samples: readLag['read lag samples'] ?? 0 },
       setup_rate_per_s: Math.round((calls * 1000) / Math.max(1, setup.ms)),
       setup_ms: setup.setupMs as { p50: number; p99: number },
       standby_bytes_per_call: Math.round(((rss1 - rss0) * 1024) / calls),

@@ -41,6 +41,7 @@ export function tableSummary(calls: ReplicatedCalls): { own: number; standby: nu
 
 export function haStatus(node: HaNode): NgReplyDict {
   const lag = [...node.sender.stats.lagMs].sort((x, y) => x - y);
+  const readLag = [...node.receiver.stats.readLagMs].sort((x, y) => x - y);
   const peer = node.keepalive.peer;
   const received = node.receiver.stats;
   const keepalive = node.keepalive.stats;
@@ -60,6 +61,9 @@ export function haStatus(node: HaNode): NgReplyDict {
       'lag p50 ms': percentile(lag, 50),
       'lag p99 ms': percentile(lag, 99),
       'lag samples': lag.length,
+      'read lag p50 ms': percentile(readLag, 50),
+      'read lag p99 ms': percentile(readLag, 99),
+      'read lag samples': readLag.length,
       received: received.upserts,
       deletes: received.deletes,
       'full syncs received': received.fullSyncs,
@@ -67,7 +71,7 @@ export function haStatus(node: HaNode): NgReplyDict {
       'protocol errors': received.protocolErrors,
       'restore failures': node.calls.restoreFailures,
     },
-    keepalives: { sent: keepalive.sent, received: keepalive.received, malformed: keepalive.malformed, lost: keepalive.lost, scheduling: node.keepalive.scheduling, 'max send gap ms': Math.round(keepalive.maxSendGapMs), 'max heard gap ms': Math.round(keepalive.maxHeardGapMs), refused: keepalive.refused },
+    keepalives: { sent: keepalive.sent, received: keepalive.received, malformed: keepalive.malformed, lost: keepalive.lost, scheduling: node.keepalive.scheduling, 'max send gap ms': Math.round(keepalive.maxSendGapMs), 'max heard gap ms': Math.round(keepalive.maxHeardGapMs), refused: keepalive.refused, 'stalled ms': Math.round(keepalive.stalledMs) },
     takeovers: node.stats.takeovers,
     switchovers: node.stats.switchovers,
     'step downs': node.stats.stepDowns,

@@ -6,11 +6,11 @@
  * `missed` intervals after the last one, not at the next tick (one and a half intervals once the
  * main thread says the peer is suspected: its replication connection closed, as when its process
  * dies; one once the peer's host refused a keep-alive, ICMP port unreachable: nothing listens on
- * its keep-alive port, so its process is gone). Silence is measured on the monotonic clock. When
- * it fires, the check is
- * deferred to the end of the loop's I/O phase (setImmediate): if this thread itself was stalled,
- * datagrams still waiting in the socket are read first, and a peer that was sending is not
- * declared lost.
+ * its keep-alive port, so its process is gone). Silence is measured on the monotonic clock, less
+ * the time this thread itself was stalled (its timers ran late: see `stalled`). When it fires, the
+ * check is deferred to the end of the loop's I/O phase (setImmediate): if this thread itself was
+ * stalled, datagrams still waiting in the socket are read first, and a peer that was sending is
+ * not declared lost.
  *
  * The thread asks for real-time round-robin scheduling (as corosync and keepalived run their
  * heartbeats), else the highest nice priority: it wakes fifty times a second for microseconds, and
@@ -38,6 +38,7 @@ const HEARD = field('lastHeardAt');
 const SEND_GAP = field('maxSendGapMs');
 const HEARD_GAP = field('maxHeardGapMs');
 const REFUSED = field('refused');
+const STALLED = field('stalledMs');
 
 let state: KeepAliveMessage | null = null;
 let stateAt = 0;
@@ -55,6 +56,9 @@ let watchdog: NodeJS.Timeout | null = null;
 /** Monotonic times of the last keep-alive sent and heard (0: none yet). */
 let sentMono = 0;
 let heardMono = 0;
+/** Monotonic time of the last periodic tick, and this thread's own stalls since the last keep-alive heard (ms). */
+let tickMono = 0;
+let stalledMs = 0;
 const silenceMs = setup.missed * setup.intervalMs;
 
 const family = isIPv6(setup.listen.address) ? 'udp6' : 'udp4';
@@ -100,13 +104,38 @@ function receive(msg: Buffer): void {
   reportedLost = false;
   suspected = false;
   refused = false;
+  stalledMs = 0;
   arm(silenceMs);
   post({ type: 'message', message });
 }
 
 function arm(ms: number): void {
   if (watchdog) clearTimeout(watchdog);
-  watchdog = setTimeout(() => setImmediate(check), ms);
+  const due = performance.now() + ms;
+  watchdog = setTimeout(() => {
+    stalled(performance.now() - due);
+    setImmediate(check);
+  }, ms);
+}
+
+/**
+ * This thread ran `lateMs` after it was due. Beyond half an interval that is a stall of this
+ * thread (a descheduled process, a paused virtual machine), during which it could not have heard
+ * anything; it does not count as the peer's silence. On a host that stalls as a whole, the peer's
+ * thread stalled too, and no keep-alive waits in the socket to say it is alive.
+ */
+function stalled(lateMs: number): void {
+  if (lateMs <= setup.intervalMs / 2) return;
+  stalledMs += lateMs;
+  counters[STALLED] += lateMs;
+}
+
+/** The periodic keep-alive: also the clock this thread's own stalls are measured by. */
+function tick(): void {
+  const now = performance.now();
+  if (tickMono > 0) stalled(now - tickMono - setup.intervalMs);
+  tickMono = now;
+  send();
 }
 
 /**
@@ -121,7 +150,7 @@ function limit(): number {
 function check(): void {
   if (!last || reportedLost) return;
   // The monotonic clock: a wall clock stepped forward (NTP) must not look like a silent peer.
-  const silent = performance.now() - heardMono;
+  const silent = performance.now() - heardMono - stalledMs;
   if (silent < limit()) {
     arm(limit() - silent);
     return;
@@ -224,6 +253,6 @@ function openSender(): void {
 openSender();
 socket.bind(setup.listen.port, setup.listen.address, () => {
   bound = true;
-  timer = setInterval(send, setup.intervalMs);
+  timer = setInterval(tick, setup.intervalMs);
   post({ type: 'ready', scheduling: raisePriority() });
 });

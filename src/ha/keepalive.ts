@@ -64,10 +64,12 @@ export interface KeepAliveStats {
   maxHeardGapMs: number;
   /** Keep-alives the peer's host refused (ICMP port unreachable: nothing listening). */
   refused: number;
+  /** Time the keep-alive thread itself ran late by more than half an interval (ms): not counted as the peer's silence. */
+  stalledMs: number;
 }
 
 /** Layout of the shared counters (Float64Array). */
-export const STAT_FIELDS = ['sent', 'received', 'malformed', 'lost', 'lastHeardAt', 'maxSendGapMs', 'maxHeardGapMs', 'refused'] as const;
+export const STAT_FIELDS = ['sent', 'received', 'malformed', 'lost', 'lastHeardAt', 'maxSendGapMs', 'maxHeardGapMs', 'refused', 'stalledMs'] as const;
 
 /** Messages between the main thread and the keep-alive worker. */
 export type ToWorker = { type: 'state'; state: KeepAliveMessage; now: boolean } | { type: 'suspect' } | { type: 'close' };

@@ -254,6 +254,12 @@ export interface RecordSink {
 }
 
 export interface ReceiverStats {
+  /**
+   * Per incremental record (not full syncs): its write time on the peer to its reading here (ms),
+   * newest last, at most LAG_SAMPLES. Against the peer's clock: exact when both relays share one
+   * (the lab), as good as their NTP otherwise.
+   */
+  readLagMs: number[];
   connections: number;
   frames: number;
   upserts: number;
@@ -293,7 +299,7 @@ export class ReplicationReceiver extends EventEmitter<{
   /** The peer closed its current connection (its process may be gone). */
   gone: [PeerIdentity];
 }> {
-  readonly stats: ReceiverStats = { connections: 0, frames: 0, upserts: 0, deletes: 0, fullSyncs: 0, rejected: 0, protocolErrors: 0 };
+  readonly stats: ReceiverStats = { readLagMs: [], connections: 0, frames: 0, upserts: 0, deletes: 0, fullSyncs: 0, rejected: 0, protocolErrors: 0 };
   private server: net.Server | null = null;
   private readonly connections = new Set<Connection>();
   private readonly byPeer = new Map<string, Connection>();
@@ -414,6 +420,10 @@ export class ReplicationReceiver extends EventEmitter<{
       return;
     }
     conn.syncing?.add(record.callId);
+    if (!conn.syncing) {
+      this.stats.readLagMs.push(Math.max(0, Date.now() - record.writtenAt));
+      if (this.stats.readLagMs.length > LAG_SAMPLES) this.stats.readLagMs.splice(0, this.stats.readLagMs.length - LAG_SAMPLES);
+    }
     this.callStep(conn, frame, record.callId, async () => {
       this.stats.upserts++;
       await this.sink.upsert(record, peer);
