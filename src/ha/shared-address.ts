@@ -12,8 +12,9 @@
  *   an address added at takeover cost 20 to 120 ms on a loaded machine (the `ip` process and the
  *   kernel's route updates). The interface needs an address of its own in the shared address's
  *   subnet (its route to the endpoints), and `net.ipv4.conf.all.arp_ignore` must be 0 (the kernel
- *   takes the larger of `all` and the interface's). The standby never sends from the shared
- *   address (its streams do not forward), so its ARP requests never name it.
+ *   takes the larger of `all` and the interface's). The interface's `arp_announce` is 2 on both:
+ *   ARP requests name its own address, never the shared one, so a relay that forwards a stray
+ *   packet while standby (its streams are armed: HaNode) cannot pull the callers to itself.
  * - `added` (IPv6, or where the above is not possible): the address is added to the interface
  *   when claimed (`ip addr replace`, `nodad` for IPv6 so it is usable at once) and removed when
  *   released. Spawning a process from a large, busy Node process costs tens of milliseconds, so
@@ -149,6 +150,8 @@ export class SharedAddress {
   private readonly ip = new IpBatch();
   /** `held` only: the interface's arp_ignore (the value to restore on close, the standby's value). */
   private arpIgnore: { sysctl: InterfaceSysctl; original: number; standby: number } | null = null;
+  /** `held` only: the interface's arp_announce, set to 2 while running (the value to restore on close). */
+  private arpAnnounce: { sysctl: InterfaceSysctl; original: number } | null = null;
   /** How the address is held, once `prepare()` decided (`held` may fall back to `added`). */
   method: SharedAddressMethod;
   /** Why `held` fell back to `added`, if it did. */
@@ -194,14 +197,20 @@ export class SharedAddress {
     const sysctl = new InterfaceSysctl(this.options.device, 'arp_ignore');
     const original = sysctl.read();
     const standby = original === 0 ? 1 : original;
-    // Not answering before the address is on `lo`.
+    const announce = new InterfaceSysctl(this.options.device, 'arp_announce');
+    const announceOriginal = announce.read();
+    // Not answering before the address is on `lo`; ARP requests name the interface's own address.
     sysctl.write(standby);
+    announce.write(2);
+    this.arpAnnounce = { sysctl: announce, original: announceOriginal };
     // An address left on the interface itself (the `added` way, a crash) would answer ARP there.
     await this.ip.run(['address', 'del', `${this.address}/${this.prefix}`, 'dev', this.options.device]).catch(() => undefined);
     try {
       await this.ip.run(['address', 'replace', `${this.address}/32`, 'dev', 'lo']);
     } catch (error) {
       sysctl.write(original);
+      announce.write(announceOriginal);
+      this.arpAnnounce = null;
       throw error;
     }
     this.arpIgnore = { sysctl, original, standby };
@@ -266,7 +275,7 @@ export class SharedAddress {
   }
 
   /**
-   * Puts back what `prepare()` changed (the interface's arp_ignore; the address leaves `lo`, where
+   * Puts back what `prepare()` changed (the interface's arp_ignore and arp_announce; the address leaves `lo`, where
    * `--ha-vip` put it) and ends the `ip` process.
    */
   async close(): Promise<void> {
@@ -274,6 +283,7 @@ export class SharedAddress {
       this.held = false;
       try {
         this.arpIgnore.sysctl.write(this.arpIgnore.original);
+        this.arpAnnounce?.sysctl.write(this.arpAnnounce.original);
       } catch {
         // The interface is gone: nothing to put back.
       }

@@ -47,6 +47,8 @@ test.serial('the shared address is held on lo by both relays and answered by the
     for (const host of ['a', 'b']) {
       t.regex(await lab.net.exec(host, 'ip', ['-o', 'address', 'show', 'dev', 'lo']), new RegExp(`${VIP.replace(/\./g, '\\.')}/32`), `${host} holds it on lo`);
       t.is((await lab.ha(host as 'a' | 'b'))['shared address'], 'held');
+      const announce = (await lab.net.exec(host, 'cat', ['/proc/sys/net/ipv4/conf/eth0/arp_announce'])).trim();
+      t.is(announce, '2', `${host}'s ARP requests never name the shared address`);
     }
     t.is(await arpIgnore(lab, 'a'), 0, 'the active relay answers ARP for it');
     t.is(await arpIgnore(lab, 'b'), 1, 'the standby does not');
