@@ -38,6 +38,12 @@ export interface SharedAddressOptions {
 }
 
 const IP_TIMEOUT_MS = 5000;
+/**
+ * Announcements repeated after a claim (ms after it), as keepalived repeats its gratuitous ARPs:
+ * a neighbour that missed the first ones, or that a stale answer turned elsewhere since (a dead
+ * peer's kernel still answering for the address, the loser of a split brain), comes back.
+ */
+const REANNOUNCE_MS = [100, 500, 1000, 2000, 5000];
 /** A command that always fails: its failure report says every line before it was carried out. */
 const SENTINEL = 'address show dev 0rtphub-sentinel';
 
@@ -158,6 +164,7 @@ export class SharedAddress {
   fallback: string | null = null;
   /** When the address was last announced (Unix ms). */
   announcedAt = 0;
+  private readonly repeats: NodeJS.Timeout[] = [];
 
   constructor(private readonly options: SharedAddressOptions) {
     const [address, prefix] = options.cidr.split('/');
@@ -230,6 +237,16 @@ export class SharedAddress {
     if (!this.arpIgnore) return;
     this.held = true;
     this.announcedAt = at;
+    this.repeatAnnouncements();
+  }
+
+  private repeatAnnouncements(): void {
+    this.cancelRepeats();
+    for (const ms of REANNOUNCE_MS) this.repeats.push(setTimeout(() => this.announce(), ms).unref());
+  }
+
+  private cancelRepeats(): void {
+    for (const timer of this.repeats.splice(0)) clearTimeout(timer);
   }
 
   /**
@@ -249,7 +266,10 @@ export class SharedAddress {
     }
     this.held = true;
     const failure = this.announce();
-    if (first) this.announcedAt = Date.now();
+    if (first) {
+      this.announcedAt = Date.now();
+      this.repeatAnnouncements();
+    }
     return failure;
   }
 
@@ -267,6 +287,7 @@ export class SharedAddress {
   /** Stops holding the address; releasing an address not held is not an error. */
   async release(): Promise<void> {
     this.held = false;
+    this.cancelRepeats();
     if (this.arpIgnore) {
       this.arpIgnore.sysctl.write(this.arpIgnore.standby);
       return;
@@ -279,6 +300,7 @@ export class SharedAddress {
    * `--ha-vip` put it) and ends the `ip` process.
    */
   async close(): Promise<void> {
+    this.cancelRepeats();
     if (this.arpIgnore) {
       this.held = false;
       try {
