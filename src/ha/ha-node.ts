@@ -3,13 +3,17 @@
  *
  * - Both relays stream the restoration records of the calls they own to each other and hold the
  *   other's calls pre-created on standby: sockets bound (IP_FREEBIND) to the shared address, not
- *   forwarding. Only the active relay holds the shared address.
+ *   forwarding. Only the active relay holds the shared address. With the address held on `lo` by
+ *   both (shared-address.ts, `held`, the default for IPv4) the standby copies are armed instead:
+ *   they forward, and only the address (which relay answers ARP for it) decides who gets packets.
  * - Keep-alives every `keepaliveIntervalMs` (from a thread of their own, see keepalive.ts); after
  *   `missed` silent intervals (one and a half once both replication connections closed, as a
- *   killed process's kernel closes them) the standby takes over (hot: flips the pre-created calls
- *   active, claims and announces the shared address; cold: drops them, counting each, and starts
- *   empty). Records still being applied do not hold a takeover back: their calls are flipped as
- *   they come. Endpoints keep sending to the same address and port, so no re-INVITE is needed.
+ *   killed process's kernel closes them; one once the peer's host refused a keep-alive) the
+ *   standby takes over (hot: flips the pre-created calls active, claims and announces the shared
+ *   address; armed, the keep-alive thread claims and announces it itself at once and this thread
+ *   follows; cold: drops them, counting each, and starts empty). Records still being applied do
+ *   not hold a takeover back: their calls are flipped as they come. Endpoints keep sending to the
+ *   same address and port, so no re-INVITE is needed.
  * - Role changes run one at a time, and the peer's records wait for one under way.
  * - `switchover()` hands over on purpose: the active sends HANDOVER on the replication stream
  *   (after every record it owns; the peer acknowledges it once it has taken the calls), the
