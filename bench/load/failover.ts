@@ -33,6 +33,8 @@ interface Options {
   json: boolean;
   keepLogs: string | null;
   nice: number;
+  keepaliveMs: number;
+  missed: number;
 }
 
 export interface TrialResult {
@@ -64,6 +66,8 @@ const HELP = `usage: npm run bench:failover -- [options]
   --dense N         calls sending every 20 ms, measured for the gap (default 200)
   --sparse-ms MS    packet period of the other calls (default: from the count, <= 10k packets/s)
   --logs DIR        keep the relays' logs in DIR
+  --keepalive-ms MS keep-alive interval of the relays (default 20, rtphub's)
+  --missed N        missed keep-alives before a takeover (default 3, rtphub's)
   --nice N          run relays, endpoints and drivers at this nice value (default -10, as the other
                     load benchmarks: 20 ms keep-alives starved of CPU look like a dead relay)
   --json            print the results as JSON on the last line of stdout`;
@@ -78,6 +82,8 @@ function parseOptions(argv: string[]): Options {
       'sparse-ms': { type: 'string' },
       logs: { type: 'string' },
       nice: { type: 'string', default: '-10' },
+      'keepalive-ms': { type: 'string', default: '20' },
+      missed: { type: 'string', default: '3' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -96,6 +102,8 @@ function parseOptions(argv: string[]): Options {
     json: values.json,
     keepLogs: values.logs ?? null,
     nice: Number(values.nice),
+    keepaliveMs: Number(values['keepalive-ms']),
+    missed: Number(values.missed),
   };
 }
 
@@ -126,6 +134,8 @@ async function trial(calls: number, o: Options, progress: (m: string) => void): 
     sparsePeriodUs: sparseMs * 1000,
     logDir: o.keepLogs ?? undefined,
     nice: o.nice,
+    keepaliveMs: o.keepaliveMs,
+    missed: o.missed,
     log: progress,
   });
   try {

@@ -145,6 +145,8 @@ export class HaNode extends EventEmitter<HaEvents> {
    * main thread to flip every stream. The call model follows (ownership, epoch, republishing).
    */
   private armed = false;
+  /** After a takeover, until every owned call's record is written again: `latest` lacks some. */
+  private republishing = false;
   private peerRole: Role | null = null;
   private readonly closedAt = { inbound: 0, outbound: 0 };
   private lastReset = 0;
@@ -174,6 +176,7 @@ export class HaNode extends EventEmitter<HaEvents> {
       peer: options.peer,
       identity: () => this.identity(),
       snapshot: () => [...this.latest.entries()].map(([callId, r]) => ({ callId, bytes: r.bytes, writtenAt: r.writtenAt })),
+      complete: () => !this.republishing,
     });
     this.receiver = new ReplicationReceiver(this.sink(), options.nodeId);
     this.receiver.on('error', (e) => this.emit('error', e));
@@ -308,6 +311,7 @@ export class HaNode extends EventEmitter<HaEvents> {
     // A split brain resolved in this relay's favour: a newer epoch than both, so this relay's
     // records win everywhere, and the address announced again.
     this.epoch = Math.max(this.epoch, peer.epoch, this.keepalive.peer?.epoch ?? 0) + 1;
+    this.tookCalls();
     const { claimed, adopted } = this.claimWhileAdopting();
     await adopted;
     const failure = await claimed;
@@ -407,6 +411,7 @@ export class HaNode extends EventEmitter<HaEvents> {
     const startedAt = Date.now();
     this.epoch = Math.max(this.epoch, this.keepalive.peer?.epoch ?? 0) + 1;
     this.role = 'active';
+    this.tookCalls();
     this.stats.takeovers++;
     // The flip is handed to the workers first (adoptAll does that before it first waits), then
     // the address is claimed and announced while they carry it out: endpoints turn to this relay
@@ -432,6 +437,15 @@ export class HaNode extends EventEmitter<HaEvents> {
     this.keepalive.send();
     this.emit('role', 'active', reason);
     this.republishInBackground();
+  }
+
+  /**
+   * The peer's calls are this relay's now: until they are all republished a full sync would lack
+   * some, and what the peer sent of them no longer tells what the peer holds (see `synced`).
+   */
+  private tookCalls(): void {
+    this.republishing = true;
+    this.peerVersions.clear();
   }
 
   /**
@@ -470,12 +484,15 @@ export class HaNode extends EventEmitter<HaEvents> {
   private republishInBackground(): void {
     const epoch = this.epoch;
     const current = (): boolean => this.role === 'active' && this.epoch === epoch && !this.closed;
+    this.republishing = true;
     void (async () => {
       for await (const record of this.options.calls.ownRecords(this.options.nodeId, epoch)) {
         if (!current()) return;
         this.remember(record);
       }
-      if (current()) this.sender.resync();
+      if (!current()) return;
+      this.republishing = false;
+      this.sender.resync();
     })().catch((error: Error) => this.emit('error', error));
   }
 
@@ -483,6 +500,7 @@ export class HaNode extends EventEmitter<HaEvents> {
     if (this.role === 'standby') return;
     this.role = 'standby';
     this.splitBrain = false;
+    this.republishing = false;
     this.stats.stepDowns++;
     await this.options.sharedAddress?.release();
     await this.options.calls.yieldAll();
@@ -527,10 +545,15 @@ export class HaNode extends EventEmitter<HaEvents> {
       },
       // Acknowledged once the calls are taken: the peer steps down only then.
       handover: (from: PeerIdentity) => this.serialise(() => this.takeHandover(from)),
-      synced: async (callIds: Set<string>) => {
+      // A partial full sync (the peer is still writing the records of calls it took over) says
+      // nothing of the calls it lacks: they are kept.
+      synced: async (callIds: Set<string>, _from: PeerIdentity, partial: boolean) => {
         await this.transition;
+        if (partial) return;
+        // Only copies of the peer's calls go: not this relay's own, yielded after the sync left
+        // the peer (a split brain lost, a switchover), which the peer will adopt.
         for (const id of this.options.calls.standbyCallIds()) {
-          if (callIds.has(id)) continue;
+          if (callIds.has(id) || !this.peerVersions.has(id)) continue;
           this.peerVersions.delete(id);
           this.options.calls.queueForget(id);
         }

@@ -14,11 +14,13 @@
  * HANDOVER wait for everything before them (see ReplicationReceiver). A peer's new connection
  * replaces its old one, whose frames not yet applied are dropped (the new connection starts with
  * a full sync that supersedes them); a connection the peer closed (its process may have died)
- * still has the frames it delivered applied: a crashed relay's last records are not thrown away. A full sync ends with the set of calls the peer still has,
- * so calls it dropped while the link was down are removed too: a link that drops and returns
- * leaves both tables identical, with nothing lost or duplicated. Frames are numbered one by one; a malformed
- * frame, a gap or repeat in the numbering, or frames in an impossible order (anything before
- * HELLO, SYNC_END without SYNC_BEGIN) count as protocol errors and end the connection. A
+ * still has the frames it delivered applied: a crashed relay's last records are not thrown away.
+ * A full sync ends with the set of calls the peer still has, so calls it dropped while the link
+ * was down are removed too (unless its SYNC_END says `partial`: a relay still rewriting the
+ * records of calls it just took over), and a link that drops and returns leaves both tables
+ * identical, with nothing lost or duplicated. Frames are numbered one by one; a malformed frame,
+ * a gap or repeat in the numbering, or frames in an impossible order (anything before HELLO,
+ * SYNC_END without SYNC_BEGIN) count as protocol errors and end the connection. A
  * well-framed record the sink refuses (malformed, stale, foreign) is counted as rejected and the
  * connection goes on.
  */
@@ -51,6 +53,11 @@ export interface ReplicationSenderOptions {
   identity: () => PeerIdentity;
   /** Every record this relay owns, encoded, with its write time (for the full sync). */
   snapshot: () => Iterable<{ callId: string; bytes: Buffer; writtenAt: number }>;
+  /**
+   * False while the snapshot may lack calls this relay owns (records still being written after a
+   * takeover): such a full sync says so (SYNC_END `partial`), and the peer keeps its other copies.
+   */
+  complete?: () => boolean;
   maxBufferedBytes?: number;
   reconnectMs?: number;
 }
@@ -207,7 +214,8 @@ export class ReplicationSender extends EventEmitter<{ closed: [] }> {
     this.send(FrameType.SyncBegin);
     // Not lag samples: a full sync repeats records written long ago.
     for (const r of this.options.snapshot()) this.send(FrameType.Upsert, r.bytes);
-    this.send(FrameType.SyncEnd);
+    const complete = this.options.complete?.() ?? true;
+    this.send(FrameType.SyncEnd, complete ? undefined : encode({ partial: 1 }));
     this.inSync = true;
   }
 
@@ -241,6 +249,19 @@ export class ReplicationSender extends EventEmitter<{ closed: [] }> {
   }
 }
 
+/** Whether a SYNC_END says its full sync was partial (an empty payload: complete, as older relays send it). */
+function syncEndPartial(payload: Buffer): boolean {
+  if (payload.length === 0) return false;
+  let value;
+  try {
+    value = decode(payload);
+  } catch (error) {
+    throw new FrameError(`malformed SYNC_END: ${(error as Error).message}`);
+  }
+  if (!isDict(value)) throw new FrameError('malformed SYNC_END');
+  return (value as BDict).partial === 1;
+}
+
 /** What the receiving relay does with replicated records. */
 export interface RecordSink {
   /** Applies a newer version; throws RecordFormatError for a stale or foreign one. */
@@ -248,7 +269,7 @@ export interface RecordSink {
   /** The peer ended a call it owned at `epoch` (0: not said). */
   remove(callId: string, version: number, epoch: number, from: PeerIdentity): Promise<void>;
   /** After a full sync: the peer owns exactly these calls now. */
-  synced(callIds: Set<string>, from: PeerIdentity): Promise<void>;
+  synced(callIds: Set<string>, from: PeerIdentity, partial: boolean): Promise<void>;
   /** The peer hands every call it owns over; resolves once they are taken (then the frame is acknowledged). */
   handover(from: PeerIdentity): Promise<void>;
 }
@@ -389,10 +410,11 @@ export class ReplicationReceiver extends EventEmitter<{
       case FrameType.SyncEnd: {
         const ids = conn.syncing;
         if (!ids) throw new FrameError('SYNC_END without SYNC_BEGIN');
+        const partial = syncEndPartial(frame.payload);
         conn.syncing = null;
         this.barrierStep(conn, frame, async () => {
           this.stats.fullSyncs++;
-          await this.sink.synced(ids, peer);
+          await this.sink.synced(ids, peer, partial);
         });
         return;
       }
