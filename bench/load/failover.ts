@@ -33,6 +33,8 @@ interface Options {
   json: boolean;
   keepLogs: string | null;
   nice: number;
+  keepaliveMs: number;
+  missed: number;
 }
 
 export interface TrialResult {
@@ -46,10 +48,16 @@ export interface TrialResult {
   takeover_ms: number;
   takeover_phases_ms: unknown;
   replication_lag_ms: { p50: number; p99: number; samples: number };
+  /** The standby's side of it: record written on the active relay -> read by the standby (one clock here). */
+  replication_read_lag_ms: { p50: number; p99: number; samples: number };
   setup_rate_per_s: number;
   setup_ms: { p50: number; p99: number };
   standby_bytes_per_call: number;
   endpoint_send_skips: number;
+  /** Before the kill: the active relay's longest pause between keep-alives sent, the standby's longest silence heard. */
+  keepalive_max_gap_ms: { sent: number; heard: number };
+  /** Event-loop delay (ms) of the active relay after the setups and of the standby after the takeover. */
+  event_loop_delay_ms: { active_p99: number; active_max: number; standby_p99: number; standby_max: number };
 }
 
 const HELP = `usage: npm run bench:failover -- [options]
@@ -58,6 +66,8 @@ const HELP = `usage: npm run bench:failover -- [options]
   --dense N         calls sending every 20 ms, measured for the gap (default 200)
   --sparse-ms MS    packet period of the other calls (default: from the count, <= 10k packets/s)
   --logs DIR        keep the relays' logs in DIR
+  --keepalive-ms MS keep-alive interval of the relays (default 20, rtphub's)
+  --missed N        missed keep-alives before a takeover (default 3, rtphub's)
   --nice N          run relays, endpoints and drivers at this nice value (default -10, as the other
                     load benchmarks: 20 ms keep-alives starved of CPU look like a dead relay)
   --json            print the results as JSON on the last line of stdout`;
@@ -72,6 +82,8 @@ function parseOptions(argv: string[]): Options {
       'sparse-ms': { type: 'string' },
       logs: { type: 'string' },
       nice: { type: 'string', default: '-10' },
+      'keepalive-ms': { type: 'string', default: '20' },
+      missed: { type: 'string', default: '3' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -90,6 +102,8 @@ function parseOptions(argv: string[]): Options {
     json: values.json,
     keepLogs: values.logs ?? null,
     nice: Number(values.nice),
+    keepaliveMs: Number(values['keepalive-ms']),
+    missed: Number(values.missed),
   };
 }
 
@@ -98,6 +112,16 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 function stats(values: number[]): { p50: number; p99: number; max: number } {
   const round = (v: number): number => Math.round(v * 10) / 10;
   return { p50: round(percentile(values, 50)), p99: round(percentile(values, 99)), max: round(values.length ? Math.max(...values) : 0) };
+}
+
+function keepalives(s: HaStatus): Record<string, number> {
+  return (s.keepalives as Record<string, number> | undefined) ?? {};
+}
+
+/** A relay's event-loop delay from `ha status` (reported in microseconds), in ms. */
+function loopDelay(s: HaStatus): { p99: number; max: number } {
+  const us = (s['event loop delay us'] as Record<string, number> | undefined) ?? {};
+  return { p99: Math.round((us.p99 ?? -1000) / 100) / 10, max: Math.round((us.max ?? -1000) / 100) / 10 };
 }
 
 async function trial(calls: number, o: Options, progress: (m: string) => void): Promise<TrialResult> {
@@ -110,6 +134,8 @@ async function trial(calls: number, o: Options, progress: (m: string) => void): 
     sparsePeriodUs: sparseMs * 1000,
     logDir: o.keepLogs ?? undefined,
     nice: o.nice,
+    keepaliveMs: o.keepaliveMs,
+    missed: o.missed,
     log: progress,
   });
   try {
@@ -123,6 +149,8 @@ async function trial(calls: number, o: Options, progress: (m: string) => void): 
     await lab.waitFor(async () => (await lab.ha('b')).calls?.digest === digest, 'the standby holding every call', 120_000);
     await sleep(Math.max(2000, 2 * sparseMs));
     const rss1 = lab.rssKb('b');
+    const [beforeA, beforeB] = [await lab.ha('a'), await lab.ha('b')];
+    const readLag = beforeB.replication ?? {};
     await lab.mark();
     await sleep(Math.max(1000, sparseMs + 200));
     const baseline = await lab.measure();
@@ -154,10 +182,18 @@ async function trial(calls: number, o: Options, progress: (m: string) => void): 
       takeover_ms: standby['last takeover ms'] ?? -1,
       takeover_phases_ms: standby['last takeover phases ms'] ?? null,
       replication_lag_ms: { p50: lag['lag p50 ms'] ?? -1, p99: lag['lag p99 ms'] ?? -1, samples: lag['lag samples'] ?? 0 },
+      replication_read_lag_ms: { p50: readLag['read lag p50 ms'] ?? -1, p99: readLag['read lag p99 ms'] ?? -1, samples: readLag['read lag samples'] ?? 0 },
       setup_rate_per_s: Math.round((calls * 1000) / Math.max(1, setup.ms)),
       setup_ms: setup.setupMs as { p50: number; p99: number },
       standby_bytes_per_call: Math.round(((rss1 - rss0) * 1024) / calls),
       endpoint_send_skips: after.behind,
+      keepalive_max_gap_ms: { sent: keepalives(beforeA)['max send gap ms'] ?? -1, heard: keepalives(beforeB)['max heard gap ms'] ?? -1 },
+      event_loop_delay_ms: {
+        active_p99: loopDelay(beforeA).p99,
+        active_max: loopDelay(beforeA).max,
+        standby_p99: loopDelay(standby).p99,
+        standby_max: loopDelay(standby).max,
+      },
     };
     if (standby.calls?.own !== calls) progress(`the new active relay owns ${standby.calls?.own} of ${calls} calls`);
     progress(`takeover phases (ms after the last keep-alive): ${JSON.stringify(result.takeover_phases_ms)}`);

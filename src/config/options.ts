@@ -65,6 +65,12 @@ export const optionSpecs = {
   'ha-missed': { type: 'integer', default: 3, min: 1, max: 100, description: 'Missed keep-alives before the standby takes over' },
   'ha-vip': { type: 'string', default: '', description: 'Shared address IP/PREFIX the active relay holds (media sockets bind it with IP_FREEBIND)' },
   'ha-vip-dev': { type: 'string', default: '', description: 'Interface the shared address goes on' },
+  'ha-vip-method': {
+    type: 'string',
+    default: 'held',
+    choices: ['held', 'added'],
+    description: 'held: the address stays on lo on both relays and only the active answers ARP for it (arp_ignore); added: added to the interface at takeover (IPv6 always)',
+  },
   'ha-mode': { type: 'string', default: 'hot', choices: ['hot', 'cold'], description: 'hot: take calls over; cold: take over empty, dropping them' },
   'ha-role': {
     type: 'string',

@@ -41,6 +41,7 @@ export function tableSummary(calls: ReplicatedCalls): { own: number; standby: nu
 
 export function haStatus(node: HaNode): NgReplyDict {
   const lag = [...node.sender.stats.lagMs].sort((x, y) => x - y);
+  const readLag = [...node.receiver.stats.readLagMs].sort((x, y) => x - y);
   const peer = node.keepalive.peer;
   const received = node.receiver.stats;
   const keepalive = node.keepalive.stats;
@@ -60,6 +61,9 @@ export function haStatus(node: HaNode): NgReplyDict {
       'lag p50 ms': percentile(lag, 50),
       'lag p99 ms': percentile(lag, 99),
       'lag samples': lag.length,
+      'read lag p50 ms': percentile(readLag, 50),
+      'read lag p99 ms': percentile(readLag, 99),
+      'read lag samples': readLag.length,
       received: received.upserts,
       deletes: received.deletes,
       'full syncs received': received.fullSyncs,
@@ -67,7 +71,7 @@ export function haStatus(node: HaNode): NgReplyDict {
       'protocol errors': received.protocolErrors,
       'restore failures': node.calls.restoreFailures,
     },
-    keepalives: { sent: keepalive.sent, received: keepalive.received, malformed: keepalive.malformed, lost: keepalive.lost, scheduling: node.keepalive.scheduling },
+    keepalives: { sent: keepalive.sent, received: keepalive.received, malformed: keepalive.malformed, lost: keepalive.lost, scheduling: node.keepalive.scheduling, 'max send gap ms': Math.round(keepalive.maxSendGapMs), 'max heard gap ms': Math.round(keepalive.maxHeardGapMs), refused: keepalive.refused, 'stalled ms': Math.round(keepalive.stalledMs) },
     takeovers: node.stats.takeovers,
     switchovers: node.stats.switchovers,
     'step downs': node.stats.stepDowns,
@@ -75,6 +79,13 @@ export function haStatus(node: HaNode): NgReplyDict {
     'dropped calls': node.stats.droppedCalls,
     'last takeover ms': node.stats.lastTakeoverMs,
     'last takeover phases ms': node.stats.lastTakeoverPhases,
+    'shared address': node.sharedAddressMethod ?? 'none',
+    // Bencode carries integers only: microseconds.
+    'event loop delay us': {
+      p50: Math.round(node.loopDelay.percentile(50) / 1e3),
+      p99: Math.round(node.loopDelay.percentile(99) / 1e3),
+      max: Math.round(node.loopDelay.max / 1e3),
+    },
   };
 }
 

@@ -2,12 +2,15 @@
  * The call model as the HA node sees it: turns calls into restoration records (with each media
  * stream's data-plane record, exported by its worker) and records back into calls held on
  * standby (streams imported bound but not forwarding), and flips them when a relay takes over or
- * steps down.
+ * steps down. Armed (`armStandby`: the shared address held on `lo`, answered only by the active
+ * relay) the standby streams forward from the start: no packet reaches them until this relay
+ * answers for the address, and then they must forward at once, without waiting for a flip.
  *
  * Rebuilding a standby call waits on the data plane twice (close the old streams, import the new
  * ones), so records are applied in the background: `queueRestore()` and `queueForget()` only queue
- * the change, the newest change of a call replacing one not yet started; changes of one call are
- * applied in order, different calls at once (at most APPLY_CONCURRENCY). The replication link
+ * the change, the newest change of a call replacing one not yet started (each waits COALESCE_MS
+ * for newer ones first); changes of one call are applied in order, different calls at once (at
+ * most APPLY_CONCURRENCY). The replication link
  * acknowledges a record once it is accepted, not once its sockets are bound. A takeover does not
  * wait for what is still queued: it flips the standby copies it has, and calls rebuilt later are
  * flipped (and handed to `onAdopted`) as they come.
@@ -43,6 +46,13 @@ function restoreSide(target: SideState, r: SideRecord): void {
 }
 
 const APPLY_CONCURRENCY = 64;
+/**
+ * A standby call's changes wait this long before the newest is applied: a call set up in a burst
+ * (offer, answer, each endpoint learned, within tens of milliseconds) is rebuilt once or twice
+ * instead of once per change, which at 1,000 setups/s is thousands of sockets closed and bound
+ * again every second on the standby. A takeover ends every wait at once.
+ */
+const COALESCE_MS = 50;
 const EXPORT_BATCH = 64;
 
 export class CallBridge implements ReplicatedCalls {
@@ -52,6 +62,8 @@ export class CallBridge implements ReplicatedCalls {
   onAdopted: (call: Call) => void = () => undefined;
   /** This relay is active: rebuilt calls are owned, not standby copies. */
   private owning = false;
+  /** Standby copies forward (HaNode `armed`): their streams are imported active and never deactivated. */
+  private armed = false;
   /** Queued changes start only once this settles (a takeover under way comes first). */
   private hold: Promise<void> = Promise.resolve();
   /** Per call, the newest change not yet started: a record, or null to forget the call. */
@@ -60,6 +72,8 @@ export class CallBridge implements ReplicatedCalls {
   private running = 0;
   private readonly slots: Array<() => void> = [];
   private readonly idle: Array<() => void> = [];
+  /** Changes waiting out COALESCE_MS: each ends its wait early when called. */
+  private readonly coalescing = new Set<() => void>();
 
   constructor(
     private readonly calls: CallRegistry,
@@ -105,6 +119,7 @@ export class CallBridge implements ReplicatedCalls {
       media,
       sent: { a: sent('a'), b: sent('b') },
       ...(call.untaggedViaBranch ? { untaggedViaBranch: call.untaggedViaBranch } : {}),
+      ...(call.deleteAtMono !== null ? { deleteInMs: Math.max(0, Math.round(call.deleteAtMono - monotonicMs())) } : {}),
     };
   }
 
@@ -158,6 +173,7 @@ export class CallBridge implements ReplicatedCalls {
   private async drain(callId: string): Promise<void> {
     this.applying.add(callId);
     while (this.waiting.has(callId)) {
+      await this.coalesce();
       await this.slot();
       const change = this.waiting.get(callId);
       this.waiting.delete(callId);
@@ -173,6 +189,20 @@ export class CallBridge implements ReplicatedCalls {
     }
     this.applying.delete(callId);
     if (this.waiting.size === 0 && this.applying.size === 0) for (const wake of this.idle.splice(0)) wake();
+  }
+
+  /** Waits COALESCE_MS for newer changes of the same call, unless this relay owns its calls now. */
+  private coalesce(): Promise<void> {
+    if (this.owning) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.coalescing.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, COALESCE_MS);
+      this.coalescing.add(done);
+    });
   }
 
   private async slot(): Promise<void> {
@@ -201,6 +231,8 @@ export class CallBridge implements ReplicatedCalls {
     call.sides.a = record.sideA;
     call.sides.b = record.sideB;
     call.untaggedViaBranch = record.untaggedViaBranch;
+    // A delayed delete goes on from where the owner was (the sweep ends it once this relay owns it).
+    if (record.deleteInMs !== undefined) call.deleteAtMono = monotonicMs() + record.deleteInMs;
     for (const p of record.parties) Object.assign(call.party(p.tag), { viaBranch: p.viaBranch, labels: { ...p.labels } });
     for (const side of ['a', 'b'] as const) {
       const s = record.sent[side];
@@ -222,7 +254,8 @@ export class CallBridge implements ReplicatedCalls {
       if (media?.stream && !media.stream.closed) await this.relay.activate(media.stream);
     }
     if (!this.owning || call.ended) {
-      // Stepped down meanwhile: back to standby.
+      // Stepped down meanwhile: back to standby (armed copies go on forwarding, as every other).
+      if (this.armed) return;
       for (const media of call.media) if (media?.stream && !media.stream.closed) await this.relay.deactivate(media.stream);
       return;
     }
@@ -237,7 +270,7 @@ export class CallBridge implements ReplicatedCalls {
     media.mux = { offererOffered: r.offererOfferedMux, relayOffered: r.relayOfferedMux, answerDecides: r.answerDecidesMux };
     restoreSide(media.sides.a, r.a);
     restoreSide(media.sides.b, r.b);
-    if (r.stream) media.stream = await this.relay.importStream(r.stream, { standby: true });
+    if (r.stream) media.stream = await this.relay.importStream(r.stream, { standby: !this.armed });
     return media;
   }
 
@@ -275,6 +308,7 @@ export class CallBridge implements ReplicatedCalls {
   async adoptAll(until?: Promise<unknown>): Promise<number> {
     this.owning = true;
     if (until) this.hold = until.then(() => undefined, () => undefined);
+    for (const done of [...this.coalescing]) done();
     this.dropQueuedRefreshes();
     const adopted = [...this.calls.calls.values()].filter((c) => c.standby);
     await this.relay.activate();
@@ -292,10 +326,16 @@ export class CallBridge implements ReplicatedCalls {
     return ids;
   }
 
+  armStandby(armed: boolean): void {
+    this.armed = armed;
+  }
+
   async yieldAll(): Promise<number> {
     this.owning = false;
     const owned = [...this.calls.calls.values()].filter((c) => !c.standby);
-    await this.relay.deactivate();
+    // Armed: packets that still reach this relay (callers that have not yet heard the new active
+    // relay's announcement) are forwarded rather than dropped.
+    if (!this.armed) await this.relay.deactivate();
     for (const call of owned) call.standby = true;
     return owned.length;
   }

@@ -3,13 +3,17 @@
  *
  * - Both relays stream the restoration records of the calls they own to each other and hold the
  *   other's calls pre-created on standby: sockets bound (IP_FREEBIND) to the shared address, not
- *   forwarding. Only the active relay holds the shared address.
+ *   forwarding. Only the active relay holds the shared address. With the address held on `lo` by
+ *   both (shared-address.ts, `held`, the default for IPv4) the standby copies are armed instead:
+ *   they forward, and only the address (which relay answers ARP for it) decides who gets packets.
  * - Keep-alives every `keepaliveIntervalMs` (from a thread of their own, see keepalive.ts); after
  *   `missed` silent intervals (one and a half once both replication connections closed, as a
- *   killed process's kernel closes them) the standby takes over (hot: flips the pre-created calls
- *   active, claims and announces the shared address; cold: drops them, counting each, and starts
- *   empty). Records still being applied do not hold a takeover back: their calls are flipped as
- *   they come. Endpoints keep sending to the same address and port, so no re-INVITE is needed.
+ *   killed process's kernel closes them; one once the peer's host refused a keep-alive) the
+ *   standby takes over (hot: flips the pre-created calls active, claims and announces the shared
+ *   address; armed, the keep-alive thread claims and announces it itself at once and this thread
+ *   follows; cold: drops them, counting each, and starts empty). Records still being applied do
+ *   not hold a takeover back: their calls are flipped as they come. Endpoints keep sending to the
+ *   same address and port, so no re-INVITE is needed.
  * - Role changes run one at a time, and the peer's records wait for one under way.
  * - `switchover()` hands over on purpose: the active sends HANDOVER on the replication stream
  *   (after every record it owns; the peer acknowledges it once it has taken the calls), the
@@ -32,6 +36,7 @@
  * - Losing the SIP server never ends a call here: only the call model's media timeouts do.
  */
 import { EventEmitter } from 'node:events';
+import { IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
 import { RecordFormatError } from '../errors';
 import type { Role, KeepAliveMessage, Loss } from './keepalive';
 import { KeepAlive } from './keepalive';
@@ -55,6 +60,11 @@ export interface ReplicatedCalls {
   readonly restoreFailures: number;
   /** Ids of the standby (peer-owned) calls. */
   standbyCallIds(): string[];
+  /**
+   * Standby copies forward from now on (set before any is held): the shared address alone decides
+   * which relay gets the packets, so a takeover needs no flip (see HaNode, `armed`).
+   */
+  armStandby(armed: boolean): void;
   /**
    * Starts forwarding every standby call and takes ownership of it (and of those still being
    * restored, which wait for `until`: the rest of the takeover); returns how many.
@@ -99,7 +109,7 @@ export interface HaStats {
   /** Time from the last keep-alive heard to the shared address being announced, last takeover (ms). */
   lastTakeoverMs: number;
   /** The same takeover in phases, each from the last keep-alive heard (ms): loss detected, calls forwarding, address announced. */
-  lastTakeoverPhases: { detected: number; forwarding: number; announced: number };
+  lastTakeoverPhases: { detected: number; forwarding: number; announced: number; adopted: number };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -115,16 +125,28 @@ export class HaNode extends EventEmitter<HaEvents> {
     splitBrains: 0,
     droppedCalls: 0,
     lastTakeoverMs: 0,
-    lastTakeoverPhases: { detected: 0, forwarding: 0, announced: 0 },
+    lastTakeoverPhases: { detected: 0, forwarding: 0, announced: 0, adopted: 0 },
   };
   readonly keepalive: KeepAlive;
   readonly sender: ReplicationSender;
   readonly receiver: ReplicationReceiver;
+  /** This relay's event-loop delay: what replication lag and takeover phases wait for on the main thread. */
+  readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 5 });
   private transition: Promise<void> = Promise.resolve();
   private yielding = false;
   /** A switchover is under way: the peer turning active is expected, not a split brain. */
   private handingOver = false;
   private splitBrain = false;
+  /**
+   * Hot standby with the shared address held on `lo` (shared-address.ts, `held`): standby copies
+   * forward (no packet reaches them while the peer answers for the address), and the keep-alive
+   * thread claims the address the moment it declares the active peer lost, so the media move in
+   * that thread's time (real-time priority, microseconds of work) instead of waiting for this busy
+   * main thread to flip every stream. The call model follows (ownership, epoch, republishing).
+   */
+  private armed = false;
+  /** After a takeover, until every owned call's record is written again: `latest` lacks some. */
+  private republishing = false;
   private peerRole: Role | null = null;
   private readonly closedAt = { inbound: 0, outbound: 0 };
   private lastReset = 0;
@@ -139,6 +161,7 @@ export class HaNode extends EventEmitter<HaEvents> {
       peer: options.peer,
       intervalMs: options.keepaliveIntervalMs,
       missed: options.missed,
+      claim: () => (this.armed ? (options.sharedAddress?.keepAliveClaim ?? null) : null),
       state: () => ({
         node: options.nodeId,
         epoch: this.epoch,
@@ -153,6 +176,7 @@ export class HaNode extends EventEmitter<HaEvents> {
       peer: options.peer,
       identity: () => this.identity(),
       snapshot: () => [...this.latest.entries()].map(([callId, r]) => ({ callId, bytes: r.bytes, writtenAt: r.writtenAt })),
+      complete: () => !this.republishing,
     });
     this.receiver = new ReplicationReceiver(this.sink(), options.nodeId);
     this.receiver.on('error', (e) => this.emit('error', e));
@@ -166,7 +190,7 @@ export class HaNode extends EventEmitter<HaEvents> {
     this.keepalive.on('message', (m) => this.onKeepAlive(m));
     this.keepalive.on('lost', (m, loss) => {
       this.emit('lost', m, loss);
-      this.onPeerLost(m);
+      this.onPeerLost(m, loss.claimedAt);
     });
   }
 
@@ -178,14 +202,22 @@ export class HaNode extends EventEmitter<HaEvents> {
     if (now - other < 1000) this.keepalive.suspect();
   }
 
+  /** How the shared address is held (`held`, `added`), or null without one. */
+  get sharedAddressMethod(): string | null {
+    return this.options.sharedAddress?.method ?? null;
+  }
+
   /** The call model as this node sees it. */
   get calls(): ReplicatedCalls {
     return this.options.calls;
   }
 
   async start(): Promise<void> {
-    // Not active yet: a crash may have left the shared address on the interface.
-    await this.options.sharedAddress?.release();
+    // Not active yet: a crash may have left the shared address claimed.
+    this.loopDelay.enable();
+    await this.options.sharedAddress?.prepare();
+    this.armed = this.options.mode === 'hot' && this.options.sharedAddress?.keepAliveClaim != null;
+    this.options.calls.armStandby(this.armed);
     await this.receiver.listen(this.options.listen.address, this.options.listen.port);
     await this.keepalive.start();
     this.sender.start();
@@ -202,11 +234,12 @@ export class HaNode extends EventEmitter<HaEvents> {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.loopDelay.disable();
     this.keepalive.close();
     this.sender.close();
     await this.receiver.close();
     if (this.role === 'active') await this.options.sharedAddress?.release();
-    this.options.sharedAddress?.close();
+    await this.options.sharedAddress?.close();
   }
 
   /** Publishes a new version of an owned call (after offer, answer, endpoint learned). */
@@ -278,8 +311,9 @@ export class HaNode extends EventEmitter<HaEvents> {
     // A split brain resolved in this relay's favour: a newer epoch than both, so this relay's
     // records win everywhere, and the address announced again.
     this.epoch = Math.max(this.epoch, peer.epoch, this.keepalive.peer?.epoch ?? 0) + 1;
-    const claimed = this.claimAddress();
-    await this.options.calls.adoptAll(claimed);
+    this.tookCalls();
+    const { claimed, adopted } = this.claimWhileAdopting();
+    await adopted;
     const failure = await claimed;
     if (failure) throw failure;
     this.keepalive.send();
@@ -345,7 +379,7 @@ export class HaNode extends EventEmitter<HaEvents> {
     return m.node < this.options.nodeId;
   }
 
-  private onPeerLost(m: KeepAliveMessage): void {
+  private onPeerLost(m: KeepAliveMessage, claimedAt: number): void {
     // A stalled replication connection would hold back the full sync the peer needs when it
     // returns; a reset costs a full sync, so a peer whose keep-alives come and go gets one every
     // few seconds at most.
@@ -354,10 +388,14 @@ export class HaNode extends EventEmitter<HaEvents> {
       this.lastReset = now;
       this.sender.reset();
     }
+    // The keep-alive thread already answers for the shared address and announced it: the media
+    // are taken over; what follows is the call model's side, and it follows even if the peer was
+    // heard again meanwhile (two active relays then settle as a split brain).
+    if (claimedAt) this.options.sharedAddress?.claimed(claimedAt);
     if (this.role !== 'standby' || m.role !== 'active') return;
     const heard = this.keepalive.stats.lastHeardAt;
     void this.enqueue(async () => {
-      if (this.role !== 'standby' || this.keepalive.peerAlive) return;
+      if (this.role !== 'standby' || (this.keepalive.peerAlive && !claimedAt)) return;
       if (this.options.mode === 'cold') {
         const dropped = await this.options.calls.dropAll();
         this.stats.droppedCalls += dropped.length;
@@ -372,23 +410,54 @@ export class HaNode extends EventEmitter<HaEvents> {
     if (this.role === 'active') return;
     const startedAt = Date.now();
     this.epoch = Math.max(this.epoch, this.keepalive.peer?.epoch ?? 0) + 1;
-    // Adding the address (an `ip` command) and flipping the streams (the workers) overlap.
-    const claimed = this.claimAddress();
     this.role = 'active';
+    this.tookCalls();
     this.stats.takeovers++;
-    await this.options.calls.adoptAll(claimed);
+    // The flip is handed to the workers first (adoptAll does that before it first waits), then
+    // the address is claimed and announced while they carry it out: endpoints turn to this relay
+    // one network round trip after the announcement, by when the streams forward.
+    const { claimed, adopted } = this.claimWhileAdopting();
+    await adopted;
     const adoptedAt = Date.now();
     const failure = await claimed;
     if (failure) throw failure;
     if (lostSince !== undefined) {
       const announcedAt = this.options.sharedAddress?.announcedAt ?? adoptedAt;
-      // Taken over once the streams forward and the address is announced, whichever came last.
-      this.stats.lastTakeoverMs = Math.max(adoptedAt, announcedAt) - lostSince;
-      this.stats.lastTakeoverPhases = { detected: startedAt - lostSince, forwarding: adoptedAt - lostSince, announced: announcedAt - lostSince };
+      // Armed standby copies forward already; otherwise taken over once the streams forward and
+      // the address is announced, whichever came last.
+      const forwardingAt = this.armed ? announcedAt : adoptedAt;
+      this.stats.lastTakeoverMs = Math.max(forwardingAt, announcedAt) - lostSince;
+      this.stats.lastTakeoverPhases = {
+        detected: startedAt - lostSince,
+        forwarding: forwardingAt - lostSince,
+        announced: announcedAt - lostSince,
+        adopted: adoptedAt - lostSince,
+      };
     }
     this.keepalive.send();
     this.emit('role', 'active', reason);
     this.republishInBackground();
+  }
+
+  /**
+   * The peer's calls are this relay's now: until they are all republished a full sync would lack
+   * some, and what the peer sent of them no longer tells what the peer holds (see `synced`).
+   */
+  private tookCalls(): void {
+    this.republishing = true;
+    this.peerVersions.clear();
+  }
+
+  /**
+   * Starts adopting every standby call (their flip posted to the workers), then claims the shared
+   * address; calls still being restored wait for the claim (`adoptAll`'s `until`).
+   */
+  private claimWhileAdopting(): { claimed: Promise<Error | null>; adopted: Promise<number> } {
+    let claimSettled: () => void = () => undefined;
+    const adopted = this.options.calls.adoptAll(new Promise<void>((resolve) => (claimSettled = resolve)));
+    const claimed = this.claimAddress();
+    void claimed.then(claimSettled);
+    return { claimed, adopted };
   }
 
   /**
@@ -415,12 +484,15 @@ export class HaNode extends EventEmitter<HaEvents> {
   private republishInBackground(): void {
     const epoch = this.epoch;
     const current = (): boolean => this.role === 'active' && this.epoch === epoch && !this.closed;
+    this.republishing = true;
     void (async () => {
       for await (const record of this.options.calls.ownRecords(this.options.nodeId, epoch)) {
         if (!current()) return;
         this.remember(record);
       }
-      if (current()) this.sender.resync();
+      if (!current()) return;
+      this.republishing = false;
+      this.sender.resync();
     })().catch((error: Error) => this.emit('error', error));
   }
 
@@ -428,6 +500,7 @@ export class HaNode extends EventEmitter<HaEvents> {
     if (this.role === 'standby') return;
     this.role = 'standby';
     this.splitBrain = false;
+    this.republishing = false;
     this.stats.stepDowns++;
     await this.options.sharedAddress?.release();
     await this.options.calls.yieldAll();
@@ -472,10 +545,15 @@ export class HaNode extends EventEmitter<HaEvents> {
       },
       // Acknowledged once the calls are taken: the peer steps down only then.
       handover: (from: PeerIdentity) => this.serialise(() => this.takeHandover(from)),
-      synced: async (callIds: Set<string>) => {
+      // A partial full sync (the peer is still writing the records of calls it took over) says
+      // nothing of the calls it lacks: they are kept.
+      synced: async (callIds: Set<string>, _from: PeerIdentity, partial: boolean) => {
         await this.transition;
+        if (partial) return;
+        // Only copies of the peer's calls go: not this relay's own, yielded after the sync left
+        // the peer (a split brain lost, a switchover), which the peer will adopt.
         for (const id of this.options.calls.standbyCallIds()) {
-          if (callIds.has(id)) continue;
+          if (callIds.has(id) || !this.peerVersions.has(id)) continue;
           this.peerVersions.delete(id);
           this.options.calls.queueForget(id);
         }

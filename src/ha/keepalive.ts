@@ -38,6 +38,18 @@ export interface KeepAliveOptions {
   state: () => KeepAliveMessage;
   /** Keep-alives stop when the main thread has not refreshed the state for this long (ms). */
   mainTimeoutMs?: number;
+  /**
+   * The shared address this thread claims itself (answering ARP for it: `arp_ignore` 0, then
+   * announcing it) the moment it declares an active peer lost while this relay is standby, so the
+   * takeover of the media does not wait for a busy main thread. Read at start(); null: never.
+   */
+  claim?: () => SharedAddressClaim | null;
+}
+
+/** What the keep-alive thread needs to claim a shared address held on `lo` (shared-address.ts, `held`). */
+export interface SharedAddressClaim {
+  device: string;
+  address: string;
 }
 
 export interface KeepAliveStats {
@@ -46,10 +58,18 @@ export interface KeepAliveStats {
   malformed: number;
   lost: number;
   lastHeardAt: number;
+  /** Longest time between two keep-alives sent (monotonic clock, ms): this relay's own stalls. */
+  maxSendGapMs: number;
+  /** Longest time between two keep-alives heard while the peer was alive (monotonic clock, ms). */
+  maxHeardGapMs: number;
+  /** Keep-alives the peer's host refused (ICMP port unreachable: nothing listening). */
+  refused: number;
+  /** Time the keep-alive thread itself ran late by more than half an interval (ms): not counted as the peer's silence. */
+  stalledMs: number;
 }
 
 /** Layout of the shared counters (Float64Array). */
-export const STAT_FIELDS = ['sent', 'received', 'malformed', 'lost', 'lastHeardAt'] as const;
+export const STAT_FIELDS = ['sent', 'received', 'malformed', 'lost', 'lastHeardAt', 'maxSendGapMs', 'maxHeardGapMs', 'refused', 'stalledMs'] as const;
 
 /** Messages between the main thread and the keep-alive worker. */
 export type ToWorker = { type: 'state'; state: KeepAliveMessage; now: boolean } | { type: 'suspect' } | { type: 'close' };
@@ -57,7 +77,7 @@ export type FromWorker =
   | { type: 'ready'; scheduling: string }
   | { type: 'failed'; message: string }
   | { type: 'message'; message: KeepAliveMessage }
-  | { type: 'lost'; message: KeepAliveMessage; silentMs: number; suspected: boolean };
+  | { type: 'lost'; message: KeepAliveMessage; silentMs: number; suspected: boolean; claimedAt: number };
 
 export interface WorkerSetup {
   listen: { address: string; port: number };
@@ -66,6 +86,7 @@ export interface WorkerSetup {
   missed: number;
   mainTimeoutMs: number;
   stats: SharedArrayBuffer;
+  claim: SharedAddressClaim | null;
 }
 
 export function parseKeepAlive(bytes: Buffer): KeepAliveMessage | null {
@@ -110,6 +131,8 @@ function startWorker(setup: WorkerSetup): Worker {
 export interface Loss {
   silentMs: number;
   suspected: boolean;
+  /** When the keep-alive thread claimed and announced the shared address (Unix ms), 0 if it did not. */
+  claimedAt: number;
 }
 
 export class KeepAlive extends EventEmitter<{ message: [KeepAliveMessage]; lost: [KeepAliveMessage, Loss] }> {
@@ -139,6 +162,7 @@ export class KeepAlive extends EventEmitter<{ message: [KeepAliveMessage]; lost:
       missed: this.options.missed,
       mainTimeoutMs: this.options.mainTimeoutMs ?? Math.max(10_000, 100 * intervalMs),
       stats: this.shared,
+      claim: this.options.claim?.() ?? null,
     });
     this.worker = worker;
     await new Promise<void>((resolve, reject) => {
@@ -208,7 +232,7 @@ export class KeepAlive extends EventEmitter<{ message: [KeepAliveMessage]; lost:
       this.emit('message', m.message);
     } else if (m.type === 'lost') {
       this.reportedLost = true;
-      this.emit('lost', m.message, { silentMs: m.silentMs, suspected: m.suspected });
+      this.emit('lost', m.message, { silentMs: m.silentMs, suspected: m.suspected, claimedAt: m.claimedAt });
     }
   }
 }

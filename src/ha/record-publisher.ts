@@ -5,7 +5,8 @@
  * record is older than REFRESH_MS and whose counters moved is published again (the same version,
  * a newer write time), at most REFRESH_PER_SECOND a second: after a takeover a call's counters go
  * on from at most REFRESH_MS before the failure (further behind beyond REFRESH_MS x
- * REFRESH_PER_SECOND calls), never from zero.
+ * REFRESH_PER_SECOND calls), never from zero. A delete with a delay (the call ends later) is
+ * published at the next refresh tick too, so the standby ends the call on time if it takes over.
  *
  * Exports are asynchronous (the data plane's workers export the streams): one export per call at
  * a time (at most EXPORT_CONCURRENCY in all), changes that come while one runs are folded into
@@ -32,7 +33,7 @@ export class RecordPublisher {
   /** Calls waiting for an export slot, in order of their first change. */
   private readonly queued = new Set<Call>();
   private running = 0;
-  private readonly published = new WeakMap<Call, { at: number; packets: number }>();
+  private readonly published = new WeakMap<Call, { at: number; packets: number; deleting: boolean }>();
   private readonly timer: NodeJS.Timeout;
 
   constructor(
@@ -67,12 +68,13 @@ export class RecordPublisher {
     this.running++;
     this.exporting.set(call, false);
     const packets = this.packets(call);
+    const deleting = call.deleteAtMono !== null;
     this.bridge
       .record(call, '', this.node.epoch)
       .then((record) => {
         if (call.ended || call.standby || this.node.role !== 'active') return;
         this.node.publish(record);
-        this.published.set(call, { at: Date.now(), packets });
+        this.published.set(call, { at: Date.now(), packets, deleting });
       })
       .catch((error: Error) => this.onError(error, call.callId))
       .finally(() => {
@@ -103,7 +105,10 @@ export class RecordPublisher {
       if (call.standby || call.ended) continue;
       // A call without a record from here was adopted at a takeover: its record is the peer's.
       const last = this.published.get(call);
-      if (last && (now - last.at < REFRESH_MS || this.packets(call) === last.packets)) continue;
+      // A delete with a delay changes no version (the call model says nothing): its record goes
+      // out with the next refresh tick, so a standby that takes over ends the call on time.
+      const deleteChanged = last !== undefined && last.deleting !== (call.deleteAtMono !== null);
+      if (last && !deleteChanged && (now - last.at < REFRESH_MS || this.packets(call) === last.packets)) continue;
       budget--;
       this.publish(call);
     }

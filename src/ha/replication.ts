@@ -13,11 +13,14 @@
  * order: one call's records one at a time, different calls' at once; HELLO, SYNC_END and
  * HANDOVER wait for everything before them (see ReplicationReceiver). A peer's new connection
  * replaces its old one, whose frames not yet applied are dropped (the new connection starts with
- * a full sync that supersedes them). A full sync ends with the set of calls the peer still has,
- * so calls it dropped while the link was down are removed too: a link that drops and returns
- * leaves both tables identical, with nothing lost or duplicated. Frames are numbered one by one; a malformed
- * frame, a gap or repeat in the numbering, or frames in an impossible order (anything before
- * HELLO, SYNC_END without SYNC_BEGIN) count as protocol errors and end the connection. A
+ * a full sync that supersedes them); a connection the peer closed (its process may have died)
+ * still has the frames it delivered applied: a crashed relay's last records are not thrown away.
+ * A full sync ends with the set of calls the peer still has, so calls it dropped while the link
+ * was down are removed too (unless its SYNC_END says `partial`: a relay still rewriting the
+ * records of calls it just took over), and a link that drops and returns leaves both tables
+ * identical, with nothing lost or duplicated. Frames are numbered one by one; a malformed frame,
+ * a gap or repeat in the numbering, or frames in an impossible order (anything before HELLO,
+ * SYNC_END without SYNC_BEGIN) count as protocol errors and end the connection. A
  * well-framed record the sink refuses (malformed, stale, foreign) is counted as rejected and the
  * connection goes on.
  */
@@ -50,6 +53,11 @@ export interface ReplicationSenderOptions {
   identity: () => PeerIdentity;
   /** Every record this relay owns, encoded, with its write time (for the full sync). */
   snapshot: () => Iterable<{ callId: string; bytes: Buffer; writtenAt: number }>;
+  /**
+   * False while the snapshot may lack calls this relay owns (records still being written after a
+   * takeover): such a full sync says so (SYNC_END `partial`), and the peer keeps its other copies.
+   */
+  complete?: () => boolean;
   maxBufferedBytes?: number;
   reconnectMs?: number;
 }
@@ -206,7 +214,8 @@ export class ReplicationSender extends EventEmitter<{ closed: [] }> {
     this.send(FrameType.SyncBegin);
     // Not lag samples: a full sync repeats records written long ago.
     for (const r of this.options.snapshot()) this.send(FrameType.Upsert, r.bytes);
-    this.send(FrameType.SyncEnd);
+    const complete = this.options.complete?.() ?? true;
+    this.send(FrameType.SyncEnd, complete ? undefined : encode({ partial: 1 }));
     this.inSync = true;
   }
 
@@ -240,6 +249,19 @@ export class ReplicationSender extends EventEmitter<{ closed: [] }> {
   }
 }
 
+/** Whether a SYNC_END says its full sync was partial (an empty payload: complete, as older relays send it). */
+function syncEndPartial(payload: Buffer): boolean {
+  if (payload.length === 0) return false;
+  let value;
+  try {
+    value = decode(payload);
+  } catch (error) {
+    throw new FrameError(`malformed SYNC_END: ${(error as Error).message}`);
+  }
+  if (!isDict(value)) throw new FrameError('malformed SYNC_END');
+  return (value as BDict).partial === 1;
+}
+
 /** What the receiving relay does with replicated records. */
 export interface RecordSink {
   /** Applies a newer version; throws RecordFormatError for a stale or foreign one. */
@@ -247,12 +269,18 @@ export interface RecordSink {
   /** The peer ended a call it owned at `epoch` (0: not said). */
   remove(callId: string, version: number, epoch: number, from: PeerIdentity): Promise<void>;
   /** After a full sync: the peer owns exactly these calls now. */
-  synced(callIds: Set<string>, from: PeerIdentity): Promise<void>;
+  synced(callIds: Set<string>, from: PeerIdentity, partial: boolean): Promise<void>;
   /** The peer hands every call it owns over; resolves once they are taken (then the frame is acknowledged). */
   handover(from: PeerIdentity): Promise<void>;
 }
 
 export interface ReceiverStats {
+  /**
+   * Per incremental record (not full syncs): its write time on the peer to its reading here (ms),
+   * newest last, at most LAG_SAMPLES. Against the peer's clock: exact when both relays share one
+   * (the lab), as good as their NTP otherwise.
+   */
+  readLagMs: number[];
   connections: number;
   frames: number;
   upserts: number;
@@ -276,6 +304,11 @@ interface Connection {
   ackPending: number | null;
   /** Replaced by a newer connection of the same peer, or failed: its frames not yet applied are dropped. */
   dead: boolean;
+  /**
+   * Closed by the peer (its process may have died) with frames received but not yet applied: they
+   * are still applied, in order (a crashed relay's last records are worth keeping), not acknowledged.
+   */
+  closed: boolean;
 }
 
 /** What a frame does once its turn comes. */
@@ -287,7 +320,7 @@ export class ReplicationReceiver extends EventEmitter<{
   /** The peer closed its current connection (its process may be gone). */
   gone: [PeerIdentity];
 }> {
-  readonly stats: ReceiverStats = { connections: 0, frames: 0, upserts: 0, deletes: 0, fullSyncs: 0, rejected: 0, protocolErrors: 0 };
+  readonly stats: ReceiverStats = { readLagMs: [], connections: 0, frames: 0, upserts: 0, deletes: 0, fullSyncs: 0, rejected: 0, protocolErrors: 0 };
   private server: net.Server | null = null;
   private readonly connections = new Set<Connection>();
   private readonly byPeer = new Map<string, Connection>();
@@ -328,7 +361,7 @@ export class ReplicationReceiver extends EventEmitter<{
   private accept(socket: net.Socket): void {
     this.stats.connections++;
     socket.setNoDelay(true);
-    const conn: Connection = { socket, peer: null, expected: null, syncing: null, unacked: [], ackPending: null, dead: false };
+    const conn: Connection = { socket, peer: null, expected: null, syncing: null, unacked: [], ackPending: null, dead: false, closed: false };
     this.connections.add(conn);
     const decoder = new FrameDecoder();
     socket.on('data', (chunk) => {
@@ -345,7 +378,8 @@ export class ReplicationReceiver extends EventEmitter<{
     socket.on('error', () => undefined);
     socket.on('close', () => {
       const current = conn.peer !== null && this.byPeer.get(conn.peer.node) === conn && !conn.dead;
-      this.drop(conn);
+      if (current && conn.unacked.length > 0) conn.closed = true;
+      else this.drop(conn);
       if (current) this.emit('gone', conn.peer!);
     });
   }
@@ -376,10 +410,11 @@ export class ReplicationReceiver extends EventEmitter<{
       case FrameType.SyncEnd: {
         const ids = conn.syncing;
         if (!ids) throw new FrameError('SYNC_END without SYNC_BEGIN');
+        const partial = syncEndPartial(frame.payload);
         conn.syncing = null;
         this.barrierStep(conn, frame, async () => {
           this.stats.fullSyncs++;
-          await this.sink.synced(ids, peer);
+          await this.sink.synced(ids, peer, partial);
         });
         return;
       }
@@ -407,6 +442,10 @@ export class ReplicationReceiver extends EventEmitter<{
       return;
     }
     conn.syncing?.add(record.callId);
+    if (!conn.syncing) {
+      this.stats.readLagMs.push(Math.max(0, Date.now() - record.writtenAt));
+      if (this.stats.readLagMs.length > LAG_SAMPLES) this.stats.readLagMs.splice(0, this.stats.readLagMs.length - LAG_SAMPLES);
+    }
     this.callStep(conn, frame, record.callId, async () => {
       this.stats.upserts++;
       await this.sink.upsert(record, peer);
@@ -475,6 +514,10 @@ export class ReplicationReceiver extends EventEmitter<{
   private acknowledge(conn: Connection): void {
     let last: number | null = null;
     while (conn.unacked.length > 0 && conn.unacked[0].done) last = conn.unacked.shift()!.sequence;
+    if (conn.closed) {
+      if (conn.unacked.length === 0) this.drop(conn);
+      return;
+    }
     if (last === null) return;
     const pending = conn.ackPending;
     conn.ackPending = last;

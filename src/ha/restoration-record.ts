@@ -80,6 +80,8 @@ export interface CallRecord {
   /** What the relay last sent each side (for `replace` session-name / sdp-version). */
   sent: { a: SentRecord; b: SentRecord };
   untaggedViaBranch?: string;
+  /** A delete with a delay was received: the call ends this many ms after the record was written. */
+  deleteInMs?: number;
 }
 
 export interface SentRecord {
@@ -141,6 +143,7 @@ export function encodeRecord(r: CallRecord): Buffer {
     })),
     sn: { a: sent(r.sent.a), b: sent(r.sent.b) },
     uv: r.untaggedViaBranch,
+    dl: r.deleteInMs,
   });
 }
 
@@ -321,5 +324,6 @@ export function decodeRecord(bytes: Buffer): CallRecord {
     media: f.list('md').map(readMedia),
     sent: f.has('sn') ? { a: readSent(f.dict('sn').dict('a')), b: readSent(f.dict('sn').dict('b')) } : { a: {}, b: {} },
     ...(f.has('uv') ? { untaggedViaBranch: f.text('uv', 1024) } : {}),
+    ...(f.has('dl') ? { deleteInMs: f.int('dl') } : {}),
   };
 }

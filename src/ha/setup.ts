@@ -12,7 +12,7 @@ import type { Relay } from '../native/relay';
 import { CallBridge } from './call-bridge';
 import { HaNode } from './ha-node';
 import { RecordPublisher } from './record-publisher';
-import { SharedAddress } from './shared-address';
+import { SharedAddress, SharedAddressMethod } from './shared-address';
 
 function hostPort(value: string, option: string): { host: string; port: number } {
   const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(value);
@@ -25,6 +25,9 @@ export async function startHa(config: Config, calls: CallRegistry, relay: Relay,
   if (!config['ha-peer']) return null;
   if (config['ha-vip'] && !config['ha-vip-dev']) throw new ConfigError('--ha-vip needs --ha-vip-dev');
   const listen = hostPort(config['ha-listen'], 'ha-listen');
+  const sharedAddress = config['ha-vip']
+    ? new SharedAddress({ cidr: config['ha-vip'], device: config['ha-vip-dev'], method: config['ha-vip-method'] as SharedAddressMethod })
+    : null;
   const bridge = new CallBridge(calls, relay, (error, callId) => log.warn({ err: error, callId }, 'standby call not restored'));
   const node = new HaNode({
     nodeId: config['ha-node-id'] || os.hostname(),
@@ -34,7 +37,7 @@ export async function startHa(config: Config, calls: CallRegistry, relay: Relay,
     peer: hostPort(config['ha-peer'], 'ha-peer'),
     keepaliveIntervalMs: config['ha-keepalive-interval'],
     missed: config['ha-missed'],
-    sharedAddress: config['ha-vip'] ? new SharedAddress({ cidr: config['ha-vip'], device: config['ha-vip-dev'] }) : null,
+    sharedAddress,
     calls: bridge,
     initialRole: config['ha-role'] === 'auto' ? undefined : (config['ha-role'] as 'active' | 'standby'),
   });
@@ -58,5 +61,6 @@ export async function startHa(config: Config, calls: CallRegistry, relay: Relay,
     suppressed = 0;
   });
   await node.start();
+  if (sharedAddress?.fallback) log.warn({ reason: sharedAddress.fallback }, 'shared address added at takeover, not held on lo');
   return node;
 }

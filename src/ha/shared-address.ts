@@ -1,26 +1,49 @@
 /**
  * The shared (virtual) address of an active/standby pair (seed 003: primary and backup share one
- * logical IP). Claiming it adds it to the interface (`ip addr replace`, with `nodad` for IPv6 so
- * it is usable at once) and announces it (gratuitous ARP / unsolicited NA); releasing it removes
- * it. Media sockets are bound to it with IP_FREEBIND before either relay holds it, so a takeover
- * never rebinds a socket.
+ * logical IP), claimed by the relay that becomes active and announced (gratuitous ARP /
+ * unsolicited NA). Media sockets are bound to it with IP_FREEBIND before either relay holds it,
+ * so a takeover never rebinds a socket.
  *
- * A takeover waits for the `ip` command, and spawning a process from a large, busy Node process
- * costs tens of milliseconds: so one `ip -batch` process is kept running, and a claim or a
- * release is a line written to it and its answer read back.
+ * Two ways to hold it:
+ * - `held` (IPv4, the default): both relays keep the address on `lo` (/32) all the time, and the
+ *   interface's `arp_ignore` decides who answers for it: 1 on the standby (it answers ARP only for
+ *   the interface's own addresses, so never for the shared one), 0 on the active. Claiming is a
+ *   write to /proc/sys and the announcement, a few microseconds with no other process involved:
+ *   an address added at takeover cost 20 to 120 ms on a loaded machine (the `ip` process and the
+ *   kernel's route updates). The interface needs an address of its own in the shared address's
+ *   subnet (its route to the endpoints), and `net.ipv4.conf.all.arp_ignore` must be 0 (the kernel
+ *   takes the larger of `all` and the interface's). The interface's `arp_announce` is 2 on both:
+ *   ARP requests name its own address, never the shared one, so a relay that forwards a stray
+ *   packet while standby (its streams are armed: HaNode) cannot pull the callers to itself.
+ * - `added` (IPv6, or where the above is not possible): the address is added to the interface
+ *   when claimed (`ip addr replace`, `nodad` for IPv6 so it is usable at once) and removed when
+ *   released. Spawning a process from a large, busy Node process costs tens of milliseconds, so
+ *   one `ip -batch` process is kept running and a claim or a release is a line written to it.
  */
 import { ChildProcess, spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
 import { InvalidArgumentError, SystemError } from '../errors';
 import { announceAddress } from '../native/announce';
+import type { SharedAddressClaim } from './keepalive';
+
+export type SharedAddressMethod = 'held' | 'added';
 
 export interface SharedAddressOptions {
   /** `IP/PREFIX` */
   cidr: string;
   device: string;
+  /** `held` falls back to `added` where it cannot work (IPv6, no write access to /proc/sys). */
+  method?: SharedAddressMethod;
 }
 
 const IP_TIMEOUT_MS = 5000;
+/**
+ * Announcements repeated after a claim (ms after it), as keepalived repeats its gratuitous ARPs:
+ * a neighbour that missed the first ones, or that a stale answer turned elsewhere since (a dead
+ * peer's kernel still answering for the address, the loser of a split brain), comes back.
+ */
+const REANNOUNCE_MS = [100, 500, 1000, 2000, 5000];
 /** A command that always fails: its failure report says every line before it was carried out. */
 const SENTINEL = 'address show dev 0rtphub-sentinel';
 
@@ -109,13 +132,39 @@ class IpBatch {
   }
 }
 
+/** One IPv4 sysctl of an interface (`net.ipv4.conf.DEV.NAME`), read and written through /proc/sys. */
+class InterfaceSysctl {
+  private readonly path: string;
+
+  constructor(device: string, name: string) {
+    this.path = `/proc/sys/net/ipv4/conf/${device}/${name}`;
+  }
+
+  read(): number {
+    return Number(readFileSync(this.path, 'utf8').trim());
+  }
+
+  write(value: number): void {
+    writeFileSync(this.path, `${value}\n`);
+  }
+}
+
 export class SharedAddress {
   readonly address: string;
   private readonly prefix: number;
   private held = false;
   private readonly ip = new IpBatch();
+  /** `held` only: the interface's arp_ignore (the value to restore on close, the standby's value). */
+  private arpIgnore: { sysctl: InterfaceSysctl; original: number; standby: number } | null = null;
+  /** `held` only: the interface's arp_announce, set to 2 while running (the value to restore on close). */
+  private arpAnnounce: { sysctl: InterfaceSysctl; original: number } | null = null;
+  /** How the address is held, once `prepare()` decided (`held` may fall back to `added`). */
+  method: SharedAddressMethod;
+  /** Why `held` fell back to `added`, if it did. */
+  fallback: string | null = null;
   /** When the address was last announced (Unix ms). */
   announcedAt = 0;
+  private readonly repeats: NodeJS.Timeout[] = [];
 
   constructor(private readonly options: SharedAddressOptions) {
     const [address, prefix] = options.cidr.split('/');
@@ -123,8 +172,10 @@ export class SharedAddress {
     if (!address || !Number.isInteger(bits) || bits < 1 || bits > (isIPv6(address) ? 128 : 32)) {
       throw new InvalidArgumentError(`--ha-vip must be IP/PREFIX, not '${options.cidr}'`);
     }
+    if (!/^[\w.-]{1,15}$/.test(options.device)) throw new InvalidArgumentError(`--ha-vip-dev must be an interface name, not '${options.device}'`);
     this.address = address;
     this.prefix = bits;
+    this.method = options.method ?? 'held';
   }
 
   get isHeld(): boolean {
@@ -132,16 +183,93 @@ export class SharedAddress {
   }
 
   /**
-   * Adds the address (if missing) and announces it. Resolves with the announcement's error, if
-   * any (a link that is down): the address is held all the same, and announced again later.
+   * Puts the address where it waits (`held`: on `lo`, not answered) and makes sure this relay does
+   * not hold it (a crash may have left it claimed). Call once, before anything is bound to it.
+   */
+  async prepare(): Promise<void> {
+    if (this.method === 'held') {
+      const reason = await this.hold().catch((error: Error) => error.message);
+      if (reason) {
+        this.fallback = reason;
+        this.method = 'added';
+      }
+    }
+    await this.release();
+  }
+
+  /** `held`: the address on `lo`, the interface answering ARP for its own addresses only. Null, or why not. */
+  private async hold(): Promise<string | null> {
+    if (isIPv6(this.address)) return 'IPv6 neighbour discovery answers only for addresses on the interface itself';
+    if (new InterfaceSysctl('all', 'arp_ignore').read() !== 0) return 'net.ipv4.conf.all.arp_ignore is not 0';
+    const sysctl = new InterfaceSysctl(this.options.device, 'arp_ignore');
+    const original = sysctl.read();
+    const standby = original === 0 ? 1 : original;
+    const announce = new InterfaceSysctl(this.options.device, 'arp_announce');
+    const announceOriginal = announce.read();
+    // Not answering before the address is on `lo`; ARP requests name the interface's own address.
+    sysctl.write(standby);
+    announce.write(2);
+    this.arpAnnounce = { sysctl: announce, original: announceOriginal };
+    // An address left on the interface itself (the `added` way, a crash) would answer ARP there.
+    await this.ip.run(['address', 'del', `${this.address}/${this.prefix}`, 'dev', this.options.device]).catch(() => undefined);
+    try {
+      await this.ip.run(['address', 'replace', `${this.address}/32`, 'dev', 'lo']);
+    } catch (error) {
+      sysctl.write(original);
+      announce.write(announceOriginal);
+      this.arpAnnounce = null;
+      throw error;
+    }
+    this.arpIgnore = { sysctl, original, standby };
+    return null;
+  }
+
+  /**
+   * What the keep-alive thread needs to claim the address itself when it loses an active peer: a
+   * write to /proc/sys and an announcement, no state of this object (`held` only; null otherwise).
+   */
+  get keepAliveClaim(): SharedAddressClaim | null {
+    return this.arpIgnore ? { device: this.options.device, address: this.address } : null;
+  }
+
+  /** The keep-alive thread claimed and announced the address at `at` (Unix ms). */
+  claimed(at: number): void {
+    if (!this.arpIgnore) return;
+    this.held = true;
+    this.announcedAt = at;
+    this.repeatAnnouncements();
+  }
+
+  private repeatAnnouncements(): void {
+    this.cancelRepeats();
+    for (const ms of REANNOUNCE_MS) this.repeats.push(setTimeout(() => this.announce(), ms).unref());
+  }
+
+  private cancelRepeats(): void {
+    for (const timer of this.repeats.splice(0)) clearTimeout(timer);
+  }
+
+  /**
+   * Claims the address (unless held already) and announces it (again). Resolves with the
+   * announcement's error, if any (a link that is down): the address is held all the same, and
+   * announced again later. The `held` way does its work before returning (the promise only
+   * carries the result).
    */
   async claim(): Promise<Error | null> {
-    const args = ['address', 'replace', `${this.address}/${this.prefix}`, 'dev', this.options.device];
-    if (isIPv6(this.address)) args.push('nodad');
-    await this.ip.run(args);
+    const first = !this.held;
+    if (first && this.arpIgnore) {
+      this.arpIgnore.sysctl.write(0);
+    } else if (first) {
+      const args = ['address', 'replace', `${this.address}/${this.prefix}`, 'dev', this.options.device];
+      if (isIPv6(this.address)) args.push('nodad');
+      await this.ip.run(args);
+    }
     this.held = true;
     const failure = this.announce();
-    this.announcedAt = Date.now();
+    if (first) {
+      this.announcedAt = Date.now();
+      this.repeatAnnouncements();
+    }
     return failure;
   }
 
@@ -156,14 +284,33 @@ export class SharedAddress {
     }
   }
 
-  /** Removes the address; removing an address that is not there is not an error. */
+  /** Stops holding the address; releasing an address not held is not an error. */
   async release(): Promise<void> {
     this.held = false;
+    this.cancelRepeats();
+    if (this.arpIgnore) {
+      this.arpIgnore.sysctl.write(this.arpIgnore.standby);
+      return;
+    }
     await this.ip.run(['address', 'del', `${this.address}/${this.prefix}`, 'dev', this.options.device]).catch(() => undefined);
   }
 
-  /** Ends the `ip` process kept running. */
-  close(): void {
+  /**
+   * Puts back what `prepare()` changed (the interface's arp_ignore and arp_announce; the address leaves `lo`, where
+   * `--ha-vip` put it) and ends the `ip` process.
+   */
+  async close(): Promise<void> {
+    this.cancelRepeats();
+    if (this.arpIgnore) {
+      this.held = false;
+      try {
+        this.arpIgnore.sysctl.write(this.arpIgnore.original);
+        this.arpAnnounce?.sysctl.write(this.arpAnnounce.original);
+      } catch {
+        // The interface is gone: nothing to put back.
+      }
+      await this.ip.run(['address', 'del', `${this.address}/32`, 'dev', 'lo']).catch(() => undefined);
+    }
     this.ip.stop();
   }
 }

@@ -53,6 +53,15 @@ test('a record survives encode and decode unchanged', (t) => {
   t.deepEqual(decodeRecord(encodeRecord(record)), record);
 });
 
+test('a delete with a delay travels with the record; a mistyped one is refused', (t) => {
+  const record = { ...sample(), deleteInMs: 29_500 };
+  t.deepEqual(decodeRecord(encodeRecord(record)), record);
+  t.false('deleteInMs' in decodeRecord(encodeRecord(sample())), 'absent when no delete is pending');
+  const dict = decode(encodeRecord(record)) as BDict;
+  const error = t.throws(() => decodeRecord(encode({ ...dict, dl: 'soon' })), { instanceOf: RecordFormatError });
+  t.true(error!.message.includes('dl'), error!.message);
+});
+
 test('a record of one audio call with SIP labels stays under 1 KiB', (t) => {
   const bytes = encodeRecord({ ...sample(), media: [sample().media[0]] });
   t.true(bytes.length < 1024, `${bytes.length} bytes`);
