@@ -113,6 +113,7 @@ export class CallBridge implements ReplicatedCalls {
       created: Math.round(call.created * 1000),
       lastSignal: Math.round(call.lastSignal * 1000),
       answered: call.answered,
+      ...(call.answeredAt !== null ? { answeredAt: call.answeredAt } : {}),
       sideA: call.sides.a,
       sideB: call.sides.b,
       parties: [...call.parties.values()].map((p) => ({ tag: p.tag, ...(p.viaBranch ? { viaBranch: p.viaBranch } : {}), labels: { ...p.labels } })),
@@ -228,6 +229,7 @@ export class CallBridge implements ReplicatedCalls {
     call.version = record.version;
     call.lastSignal = record.lastSignal / 1000;
     call.answered = record.answered;
+    call.answeredAt = record.answeredAt ?? call.answeredAt;
     call.sides.a = record.sideA;
     call.sides.b = record.sideB;
     call.untaggedViaBranch = record.untaggedViaBranch;

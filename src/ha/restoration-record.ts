@@ -73,6 +73,8 @@ export interface CallRecord {
   created: number;
   lastSignal: number;
   answered: boolean;
+  /** When the call was first answered (Unix ms), for the call record of a relay that adopts it. */
+  answeredAt?: number;
   sideA: string | null;
   sideB: string | null;
   parties: PartyRecord[];
@@ -144,6 +146,7 @@ export function encodeRecord(r: CallRecord): Buffer {
     sn: { a: sent(r.sent.a), b: sent(r.sent.b) },
     uv: r.untaggedViaBranch,
     dl: r.deleteInMs,
+    aa: r.answeredAt,
   });
 }
 
@@ -325,5 +328,6 @@ export function decodeRecord(bytes: Buffer): CallRecord {
     sent: f.has('sn') ? { a: readSent(f.dict('sn').dict('a')), b: readSent(f.dict('sn').dict('b')) } : { a: {}, b: {} },
     ...(f.has('uv') ? { untaggedViaBranch: f.text('uv', 1024) } : {}),
     ...(f.has('dl') ? { deleteInMs: f.int('dl') } : {}),
+    ...(f.has('aa') ? { answeredAt: f.int('aa') } : {}),
   };
 }

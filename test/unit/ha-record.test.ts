@@ -34,6 +34,7 @@ const sample = (): CallRecord => ({
   created: 1795400000000,
   lastSignal: 1795400000100,
   answered: true,
+  answeredAt: 1795400000090,
   sideA: '1928301774',
   sideB: 'a6c85cf',
   parties: [
