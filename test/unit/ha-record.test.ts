@@ -78,7 +78,7 @@ test('keys a newer writer adds are ignored; a newer format version is refused', 
 
 test('each missing or mistyped field is a RecordFormatError naming it', (t) => {
   const dict = decode(encodeRecord(sample())) as BDict;
-  const optional = new Set(['sn', 'uv']);
+  const optional = new Set(['sn', 'uv', 'dl', 'aa']);
   for (const key of Object.keys(dict).filter((k) => !optional.has(k))) {
     const without = { ...dict };
     delete without[key];
