@@ -135,6 +135,8 @@ export class RtphubSystem implements SystemUnderTest {
   async start(launch: Launch): Promise<RunningSystem> {
     const sipPort = await freeUdpPort();
     const args = [
+      // e.g. RTPHUB_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile the front
+      ...(process.env.RTPHUB_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''),
       join(repoRoot(), 'bin', 'rtphub.js'),
       '--listen-ng=127.0.0.1:0',
       '--interface=127.0.0.1',
@@ -154,7 +156,7 @@ export class RtphubSystem implements SystemUnderTest {
       sipPort,
       pids: () => processTree(child.pid),
       stop: () => child.stop(null),
-      describe: `rtphub: node ${args.slice(1).join(' ')}`,
+      describe: `rtphub: node ${args.join(' ')}`,
     };
   }
 }
