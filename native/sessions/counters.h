@@ -49,7 +49,8 @@
   X(commands)                     \
   X(events)                       \
   X(streams)                      \
-  X(sockets)
+  X(sockets)                      \
+  X(drops_no_neighbour)
 
 namespace rtphub {
 

@@ -50,8 +50,12 @@ export async function start(config: Config, log: pino.Logger): Promise<Running> 
     portMin: config['port-min'],
     portMax: config['port-max'],
     threads: config['num-threads'] || undefined,
-    backend: config.backend as 'auto' | 'io_uring' | 'epoll',
+    backend: config.backend as 'auto' | 'io_uring' | 'epoll' | 'af_xdp',
     coalesceUs: config['coalesce-us'],
+    xdpDevices: config['xdp-dev'],
+    xdpFrames: config['xdp-frames'],
+    xdpRingSize: config['xdp-ring-size'],
+    xdpUdpChecksum: config['xdp-udp-checksum'],
     learningWindowMs: config['learning-window-ms'],
   });
   const calls = new CallRegistry({

@@ -49,6 +49,10 @@ export interface NativeEngineOptions {
   idleTimeoutMs: number;
   learningWindowMs: number;
   maxSocketsPerWorker?: number;
+  xdpDevices: string[];
+  xdpFrames: number;
+  xdpRingSize: number;
+  xdpUdpChecksum: boolean;
 }
 
 export interface NativeEngineInfo {
