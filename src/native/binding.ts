@@ -84,6 +84,7 @@ export interface NativeBinding {
   legCounterNames: string[];
   engineCounterNames: string[];
   ioUringBuilt: boolean;
+  afXdpBuilt: boolean;
   /** Gratuitous ARP (IPv4) or unsolicited neighbour advertisement (IPv6) of `address` on `ifname`. */
   announceAddress(ifname: string, address: string, count: number): void;
 }

@@ -164,6 +164,11 @@ export class Relay extends EventEmitter<RelayEvents> {
   static get legCounterNames(): readonly string[] {
     return binding().legCounterNames;
   }
+  /** Whether this build has the AF_XDP backend (libxdp, libbpf and clang were there at build time). */
+  static get afXdpBuilt(): boolean {
+    return binding().afXdpBuilt;
+  }
+
   static get engineCounterNames(): readonly string[] {
     return binding().engineCounterNames;
   }

@@ -1,11 +1,10 @@
 // AF_XDP forwarding in real namespaces on real veths (native XDP, copy mode): RTP and RTCP both
 // ways with the payload unchanged and the relay's leg address as the source, with and without
 // the UDP checksum, and the backend reporting what it chose.
-import test from 'ava';
 import { addresses } from './lab';
-import { Party, rtpOf, setup, warmUp, type StreamAddress } from './setup';
+import { Party, rtpOf, setup, warmUp, type StreamAddress, xdpTest } from './setup';
 
-test.serial('forwards RTP and RTCP both ways, payload unchanged, from the leg facing the receiver', async (t) => {
+xdpTest('forwards RTP and RTCP both ways, payload unchanged, from the leg facing the receiver', async (t) => {
   const { relay, a, b, info } = await setup(t);
   t.is(info.backend, 'af_xdp');
   t.regex(info.backendNote, /xa \(native XDP, 1 queue\).*xb \(native XDP, 1 queue\)/);
@@ -51,7 +50,7 @@ test.serial('forwards RTP and RTCP both ways, payload unchanged, from the leg fa
   t.is(counters.b.rtcp_packets_in, 1);
 });
 
-test.serial('with the UDP checksum off the receiver still takes the packets (checksum 0 on IPv4)', async (t) => {
+xdpTest('with the UDP checksum off the receiver still takes the packets (checksum 0 on IPv4)', async (t) => {
   const { relay, a, b } = await setup(t, { relay: { xdpUdpChecksum: false } });
   const [pa, pb] = [await Party.open(a, addresses.a), await Party.open(b, addresses.b)];
   const s = await relay.call<StreamAddress>('create', {

@@ -2,11 +2,10 @@
 // such as the ng socket on a port outside the range, fragments), and bad frames sent raw onto
 // the wire (bad IP checksum, lengths that disagree, truncated headers) are counted drops, never
 // a crash; a frame with IP options is parsed correctly and forwarded.
-import test from 'ava';
 import { addresses } from './lab';
-import { Party, rtpOf, setup, warmUp, type StreamAddress } from './setup';
+import { Party, rtpOf, setup, warmUp, type StreamAddress, xdpTest } from './setup';
 
-test.serial('ARP and ping work, a kernel UDP socket outside the range gets its datagrams, an unused port in the range is a counted drop', async (t) => {
+xdpTest('ARP and ping work, a kernel UDP socket outside the range gets its datagrams, an unused port in the range is a counted drop', async (t) => {
   const { lab, relay, a, b } = await setup(t);
   await lab.exec('r', 'ip', ['neigh', 'flush', 'all']);
   const ping = await lab.exec('a', 'ping', ['-c', '2', '-i', '0.2', '-W', '2', addresses.ra]);
@@ -68,7 +67,7 @@ for f in spec['frames']:
     s.send(frame)
 `;
 
-test.serial('garbage frames are counted drops; a frame with IP options is forwarded intact', async (t) => {
+xdpTest('garbage frames are counted drops; a frame with IP options is forwarded intact', async (t) => {
   const { lab, relay, a, b } = await setup(t);
   const pa = await Party.open(a, addresses.a, 41000);
   const pb = await Party.open(b, addresses.b, 42000);

@@ -1,12 +1,11 @@
 // AF_XDP: endpoint learning and strict source behave as on the socket backends, and a stream
 // exported, closed and imported again resumes forwarding on the same ports.
-import test from 'ava';
 import { addresses } from './lab';
-import { Party, rtpOf, setup, warmUp, type StreamAddress } from './setup';
+import { Party, rtpOf, setup, warmUp, type StreamAddress, xdpTest } from './setup';
 
 type Counters = { a: Record<string, number>; b: Record<string, number> };
 
-test.serial('immediate learning latches onto the real source; strict source then drops and counts a spoofer', async (t) => {
+xdpTest('immediate learning latches onto the real source; strict source then drops and counts a spoofer', async (t) => {
   const { relay, a, b } = await setup(t);
   const signalled = await Party.open(a, addresses.a, 41000);
   const real = await Party.open(a, addresses.a, 41010);
@@ -34,7 +33,7 @@ test.serial('immediate learning latches onto the real source; strict source then
   t.is(stats.drops_source, 1);
 });
 
-test.serial('delayed learning follows the source until the window ends; asymmetric never learns', async (t) => {
+xdpTest('delayed learning follows the source until the window ends; asymmetric never learns', async (t) => {
   const { relay, a, b } = await setup(t, { relay: { learningWindowMs: 60_000 } });
   const first = await Party.open(a, addresses.a, 41000);
   const second = await Party.open(a, addresses.a, 41002);
@@ -59,7 +58,7 @@ test.serial('delayed learning follows the source until the window ends; asymmetr
   t.is((await otherB.receive(1, 200)).length, 0);
 });
 
-test.serial('export, close and import resumes forwarding on the same ports', async (t) => {
+xdpTest('export, close and import resumes forwarding on the same ports', async (t) => {
   const { relay, a, b } = await setup(t);
   const [pa, pb] = [await Party.open(a, addresses.a, 41000), await Party.open(b, addresses.b, 42000)];
   const s = await relay.call<StreamAddress>('create', {

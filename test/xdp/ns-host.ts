@@ -25,7 +25,7 @@ const streams = new Map<number, Stream>();
 const parties = new Map<number, Party>();
 let nextParty = 1;
 
-function leg(stream: Stream, side: 'a' | 'b'): { address: string; port: number; rtcpPort: number } {
+function leg(stream: Stream, side: 'a' | 'b'): { address: string; port: number; rtcpPort: number | null } {
   const l = stream[side];
   return { address: l.localAddress, port: l.localPort, rtcpPort: l.rtcpPort };
 }

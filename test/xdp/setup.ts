@@ -2,15 +2,24 @@
  * Shared set-up of the AF_XDP suites: a lab (see lab.ts) with the relay started on the af_xdp
  * backend over both veths, and a party host in A and in B. Torn down when the test ends.
  */
-import type { ExecutionContext } from 'ava';
-import type { RelayInfo } from '../../src/native/relay';
+import test, { type ExecutionContext, type ImplementationFn } from 'ava';
+import { Relay, type RelayInfo } from '../../src/native/relay';
 import type { LegCounters } from '../../src/native/types';
 import { addresses, Host, Lab } from './lab';
+
+/** AF_XDP needs the backend in this build and root (namespaces, XDP, locked memory). */
+export const xdpAvailable = Relay.afXdpBuilt && process.getuid?.() === 0;
+
+/** A serial test (namespaces and CPU are shared), skipped where AF_XDP cannot run. */
+export function xdpTest(title: string, body: ImplementationFn<[]>): void {
+  if (xdpAvailable) test.serial(title, body);
+  else test.serial.skip(`${title} (needs root and a build with the AF_XDP backend)`, body);
+}
 
 export interface LegAddress {
   address: string;
   port: number;
-  rtcpPort: number;
+  rtcpPort: number;  // the tests' legs are never muxed
 }
 
 export interface StreamAddress {
