@@ -305,7 +305,26 @@ class XdpBackend final : public Backend {
     }
   }
 
+  // The kernel's own drops (no free frame in the fill ring, rx ring full), summed over the
+  // sockets, and over the sockets of earlier builds (`base`).
+  void read_kernel_drops(bool into_base) {
+    uint64_t dropped = 0, ring_full = 0;
+    for (const Socket& s : sockets_) {
+      xdp_statistics stats{};
+      socklen_t length = sizeof(stats);
+      if (getsockopt(xsk_socket__fd(s.xsk), SOL_XDP, XDP_STATISTICS, &stats, &length) != 0) continue;
+      dropped += stats.rx_dropped;
+      ring_full += stats.rx_ring_full;
+    }
+    counters_.set(EngineCounter::xdp_rx_dropped, dropped_base_ + dropped);
+    counters_.set(EngineCounter::xdp_rx_ring_full, ring_full_base_ + ring_full);
+    if (!into_base) return;
+    dropped_base_ += dropped;
+    ring_full_base_ += ring_full;
+  }
+
   void teardown() {
+    read_kernel_drops(true);
     for (unsigned i = 0; i < devices_.size(); i++) {
       for (unsigned q = 0; q < kXdpQueuesPerDevice; q++) program_.clear_socket(i, q);
     }
@@ -326,6 +345,7 @@ class XdpBackend final : public Backend {
     }
     if (now < next_device_check_ms_) return;
     next_device_check_ms_ = now + kDeviceCheckMs;
+    read_kernel_drops(false);
     bool changed = device_lost_ || rebuild_failed_;
     for (Device& d : devices_) {
       const int ifindex = static_cast<int>(if_nametoindex(d.name.c_str()));
@@ -568,6 +588,8 @@ class XdpBackend final : public Backend {
   bool device_lost_ = false;     // a kick said the device is gone: rebuild at the next check
   bool rebuild_failed_ = false;
   uint16_t ip_id_ = 0;
+  uint64_t dropped_base_ = 0;
+  uint64_t ring_full_base_ = 0;
   uint64_t next_neighbour_ms_ = 0;
   uint64_t next_device_check_ms_ = 0;
   std::string note_;

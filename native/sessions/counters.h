@@ -50,7 +50,9 @@
   X(events)                       \
   X(streams)                      \
   X(sockets)                      \
-  X(drops_no_neighbour)
+  X(drops_no_neighbour)          \
+  X(xdp_rx_dropped)              \
+  X(xdp_rx_ring_full)
 
 namespace rtphub {
 
