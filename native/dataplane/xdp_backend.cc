@@ -125,6 +125,7 @@ class XdpBackend final : public Backend {
         return false;
       }
     }
+    reserve_port_range();
     return build(error);
   }
 
@@ -295,6 +296,22 @@ class XdpBackend final : public Backend {
     return message;
   }
 
+  // No kernel socket should take a port of the range: the XDP program would steal its packets.
+  // ip_local_reserved_ports keeps the kernel from handing those ports out as ephemeral ports
+  // (an explicit bind still can): the range is added to it, in this network namespace.
+  void reserve_port_range() {
+    const char* path = "/proc/sys/net/ipv4/ip_local_reserved_ports";
+    const std::string range = std::to_string(config_.xdp.port_min) + "-" + std::to_string(config_.xdp.port_max);
+    std::string current;
+    std::ifstream in(path);
+    std::getline(in, current);
+    if (("," + current + ",").find("," + range + ",") != std::string::npos) return;
+    std::ofstream out(path);
+    out << (current.empty() ? range : current + "," + range) << "\n";
+    out.flush();
+    if (!out) reserve_note_ = "; could not add " + range + " to net.ipv4.ip_local_reserved_ports (reserve it by hand)";
+  }
+
   void describe() {
     note_ = "af_xdp " + std::string(zero_copy_ ? "zero-copy" : "copy mode") + ", " +
             std::to_string(config_.xdp.frames) + " frames, UDP checksum " + (config_.xdp.udp_checksum ? "on" : "off") + ":";
@@ -303,6 +320,7 @@ class XdpBackend final : public Backend {
       note_ += d.attached ? " (" + d.mode + " XDP, " + std::to_string(d.queues) + " queue" + (d.queues > 1 ? "s)" : ")")
                           : " (absent)";
     }
+    note_ += reserve_note_;
   }
 
   // The kernel's own drops (no free frame in the fill ring, rx ring full), summed over the
@@ -408,7 +426,6 @@ class XdpBackend final : public Backend {
     uint32_t index = 0;
     const uint32_t n = xsk_ring_cons__peek(&s.rx, kRxBatch, &index);
     if (n == 0) return;
-    counters_.add(EngineCounter::recv_syscalls);
     for (uint32_t i = 0; i < n; i++) {
       const xdp_desc* desc = xsk_ring_cons__rx_desc(&s.rx, index + i);
       handle(sink, s, desc->addr, desc->len);
@@ -593,6 +610,7 @@ class XdpBackend final : public Backend {
   uint64_t next_neighbour_ms_ = 0;
   uint64_t next_device_check_ms_ = 0;
   std::string note_;
+  std::string reserve_note_;
 };
 
 }  // namespace

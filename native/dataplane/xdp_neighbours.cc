@@ -68,7 +68,10 @@ void NeighbourTable::set_devices(const std::vector<int>& ifindexes) {
 
 const NextHop* NeighbourTable::find(uint32_t destination) {
   const auto it = entries_.find(destination);
-  if (it != entries_.end()) return it->second.state == State::Resolved ? &it->second.hop : nullptr;
+  if (it != entries_.end()) {
+    it->second.used = true;
+    return it->second.state == State::Resolved ? &it->second.hop : nullptr;
+  }
   if (pending_.size() < kMaxPending) {
     entries_.emplace(destination, Entry{});
     pending_.push_back(destination);
@@ -85,11 +88,20 @@ void NeighbourTable::refresh(uint64_t now_ms, unsigned budget) {
     resolve(destination, it->second, now_ms);
     budget--;
   }
-  for (auto& [destination, entry] : entries_) {
-    if (budget == 0) break;
-    if (entry.next_check_ms > now_ms) continue;
-    resolve(destination, entry, now_ms);
+  for (auto it = entries_.begin(); it != entries_.end() && budget > 0;) {
+    Entry& entry = it->second;
+    if (entry.next_check_ms > now_ms) {
+      ++it;
+      continue;
+    }
+    if (!entry.used) {
+      it = entries_.erase(it);
+      continue;
+    }
+    entry.used = false;
+    resolve(it->first, entry, now_ms);
     budget--;
+    ++it;
   }
 }
 

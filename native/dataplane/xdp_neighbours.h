@@ -2,7 +2,8 @@
 // destination (its device and gateway) and the neighbour table's MAC address for that next hop,
 // over rtnetlink. The kernel never sees the packets we send, so it would let an entry go stale
 // and expire: a stale entry is re-confirmed (NTF_USE makes the kernel probe it) and every entry
-// is looked up again each second, keeping its old MAC until the kernel has a new one.
+// is looked up again each second, keeping its old MAC until the kernel has a new one. An entry
+// no packet asked for since its last check is forgotten, so the table follows the live calls.
 //
 // Threading: one table per worker, used only by that worker. find() is on the packet path and
 // never makes a system call: a destination it does not know is queued, and refresh() (between
@@ -40,6 +41,7 @@ class NeighbourTable {
   enum class State : uint8_t { Pending, Resolved, Unreachable };
   struct Entry {
     State state = State::Pending;
+    bool used = true;  // find() asked for it since the last check
     NextHop hop;
     uint64_t next_check_ms = 0;
   };

@@ -3,7 +3,7 @@
 // the wire (bad IP checksum, lengths that disagree, truncated headers) are counted drops, never
 // a crash; a frame with IP options is parsed correctly and forwarded.
 import { addresses } from './lab';
-import { Party, rtpOf, setup, warmUp, type StreamAddress, xdpTest } from './setup';
+import { Party, portMax, portMin, rtpOf, setup, warmUp, type StreamAddress, xdpTest } from './setup';
 
 xdpTest('ARP and ping work, a kernel UDP socket outside the range gets its datagrams, an unused port in the range is a counted drop', async (t) => {
   const { lab, relay, a, b } = await setup(t);
@@ -23,6 +23,8 @@ xdpTest('ARP and ping work, a kernel UDP socket outside the range gets its datag
   await new Promise((r) => setTimeout(r, 200));
   const after = await relay.call<Record<string, number>>('stats');
   t.is(after.drops_stale - before.drops_stale, 1);
+  const reserved = await lab.exec('r', 'cat', ['/proc/sys/net/ipv4/ip_local_reserved_ports']);
+  t.is(reserved.trim(), `${portMin}-${portMax}`, 'no ephemeral port of the range goes to a kernel socket');
 
   // A datagram larger than the MTU arrives in fragments: the program passes them to the kernel,
   // which reassembles it (and, with no socket on the port, drops it); the relay is unaffected.
