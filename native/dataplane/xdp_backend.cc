@@ -357,7 +357,7 @@ class XdpBackend final : public Backend {
 
   void maintain() {
     const uint64_t now = now_ms();
-    if (now >= next_neighbour_ms_) {
+    if (now >= next_neighbour_ms_ || neighbours_.resolving()) {
       neighbours_.refresh(now, kNeighbourBudget);
       next_neighbour_ms_ = now + kNeighbourRefreshMs;
     }
@@ -398,8 +398,8 @@ class XdpBackend final : public Backend {
       if (xsk_cons_nb_avail(&s.rx, 1) > 0) ready = true;
     }
     if (ready) timeout_ms = 0;
-    // While frames wait for completion, come back soon to reclaim them.
-    if (timeout_ms > 1 && frames_in_flight()) timeout_ms = 1;
+    // While frames wait for completion, or a next hop for the kernel, come back soon.
+    if (timeout_ms > 1 && (frames_in_flight() || neighbours_.resolving())) timeout_ms = 1;
     const int n = ::poll(pollfds_.data(), pollfds_.size(), timeout_ms);
     if (n < 0) return false;
     const bool woken = pollfds_[0].revents & POLLIN;

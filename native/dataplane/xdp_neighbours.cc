@@ -15,7 +15,9 @@ namespace rtphub {
 namespace {
 
 constexpr uint64_t kRecheckResolvedMs = 1000;
-constexpr uint64_t kRecheckPendingMs = 20;
+constexpr uint64_t kRecheckPendingMs = 2;        // ARP on a LAN answers within this
+constexpr uint64_t kPendingFastMs = 50;           // after this long, a silent neighbour ...
+constexpr uint64_t kRecheckSilentMs = 200;        // ... is re-checked at this pace
 constexpr uint64_t kRecheckUnreachableMs = 1000;
 constexpr size_t kMaxPending = 4096;
 constexpr uint16_t kNudUsable = NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_PROBE | NUD_PERMANENT | NUD_NOARP;
@@ -80,6 +82,7 @@ const NextHop* NeighbourTable::find(uint32_t destination) {
 }
 
 void NeighbourTable::refresh(uint64_t now_ms, unsigned budget) {
+  waiting_ = false;
   while (!pending_.empty() && budget > 0) {
     const uint32_t destination = pending_.back();
     pending_.pop_back();
@@ -91,6 +94,7 @@ void NeighbourTable::refresh(uint64_t now_ms, unsigned budget) {
   for (auto it = entries_.begin(); it != entries_.end() && budget > 0;) {
     Entry& entry = it->second;
     if (entry.next_check_ms > now_ms) {
+      if (entry.unresolved_since_ms != 0 && now_ms < entry.unresolved_since_ms + kPendingFastMs) waiting_ = true;
       ++it;
       continue;
     }
@@ -124,14 +128,18 @@ void NeighbourTable::resolve(uint32_t destination, Entry& entry, uint64_t now_ms
     entry.hop.device = device;
     std::memcpy(entry.hop.mac, mac, 6);
     entry.next_check_ms = now_ms + kRecheckResolvedMs;
+    entry.unresolved_since_ms = 0;
     if (state & NUD_STALE) probe(ifindex, next_hop);
     return;
   }
   // Unknown, incomplete or failed: ask the kernel to resolve it. A resolved entry keeps its
   // MAC while the kernel re-resolves; a failed one is given up.
   probe(ifindex, next_hop);
+  if (entry.unresolved_since_ms == 0) entry.unresolved_since_ms = now_ms;
   if (entry.state != State::Resolved || (state & NUD_FAILED) || entry.hop.device != device) entry.state = State::Pending;
-  entry.next_check_ms = now_ms + kRecheckPendingMs;
+  const bool fresh = now_ms < entry.unresolved_since_ms + kPendingFastMs;
+  entry.next_check_ms = now_ms + (fresh ? kRecheckPendingMs : kRecheckSilentMs);
+  waiting_ = waiting_ || fresh;
 }
 
 bool NeighbourTable::route(uint32_t destination, int& ifindex, uint32_t& next_hop) {

@@ -36,12 +36,15 @@ class NeighbourTable {
   const NextHop* find(uint32_t destination);
   // Control path: resolves new destinations and re-checks old ones, at most `budget` lookups.
   void refresh(uint64_t now_ms, unsigned budget);
+  // A destination waits for the kernel: refresh soon (packets to it are dropped meanwhile).
+  bool resolving() const { return !pending_.empty() || waiting_; }
 
  private:
   enum class State : uint8_t { Pending, Resolved, Unreachable };
   struct Entry {
     State state = State::Pending;
     bool used = true;  // find() asked for it since the last check
+    uint64_t unresolved_since_ms = 0;  // 0: the kernel had a usable entry at the last check
     NextHop hop;
     uint64_t next_check_ms = 0;
   };
@@ -57,6 +60,7 @@ class NeighbourTable {
   std::vector<int> ifindexes_;
   std::unordered_map<uint32_t, Entry> entries_;
   std::vector<uint32_t> pending_;
+  bool waiting_ = false;  // the last refresh left an entry unresolved
 };
 
 }  // namespace rtphub
