@@ -26,13 +26,15 @@ const RELAY_CPU = 1;
 const RELAY_ADDRESS = '10.77.0.1';
 const CALLER_ADDRESS = '10.77.1.2';
 const CALLEE_ADDRESS = '10.77.2.2';
-/** af_xdp: 16 MiB of UMEM (the harness runs as root, beyond the 8 MiB locked-memory default) so
- * each of the 2 fill rings holds 2048 frames, as much burst as the socket backends' buffers. */
+/** af_xdp default here: 16 MiB of UMEM (the harness runs as root, beyond the 8 MiB locked-memory
+ * default), so each of the 2 fill rings holds 2048 frames. */
 const XDP_FRAMES = 8192;
 const XDP_RING_SIZE = 2048;
 
 interface NetnsOptions {
   loads: number[];
+  xdpFrames: number;
+  xdpRingSize: number;
   warmupMs: number;
   windowMs: number;
   relays: string[];
@@ -46,6 +48,8 @@ function parseNetnsOptions(argv: string[]): NetnsOptions {
   const list = (v: string | undefined): string[] => (v ? v.split(',').filter(Boolean) : []);
   return {
     loads: list(value('--loads') ?? '500,1500').map(Number),
+    xdpFrames: Number(value('--xdp-frames') ?? XDP_FRAMES),
+    xdpRingSize: Number(value('--xdp-ring-size') ?? XDP_RING_SIZE),
     warmupMs: Number(value('--warmup') ?? 1) * 1000,
     windowMs: Number(value('--window') ?? 3) * 1000,
     relays: list(value('--relays')),
@@ -120,7 +124,7 @@ interface Row {
 }
 
 /** The relay's own drop counters worth showing next to the generator's loss. */
-const DROP_COUNTERS = ['drops_stale', 'drops_no_neighbour', 'send_errors', 'buffers_exhausted', 'xdp_rx_dropped', 'xdp_rx_ring_full'];
+const DROP_COUNTERS = ['wakeups', 'packets_received', 'drops_stale', 'drops_no_neighbour', 'send_errors', 'buffers_exhausted', 'xdp_rx_dropped', 'xdp_rx_ring_full'];
 
 async function trial(relay: RelayUnderTest, calls: number, prefix: string, options: NetnsOptions, guard: string, binary: string): Promise<Row> {
   const running = await relay.start();
@@ -227,7 +231,7 @@ async function inside(prefix: string, argv: string[]): Promise<void> {
     calleeAddress: CALLEE_ADDRESS,
   };
   const all: RelayUnderTest[] = [
-    new RtphubRelay({ backend: 'af_xdp', xdpDevices: ['xa', 'xb'], xdpFrames: XDP_FRAMES, xdpRingSize: XDP_RING_SIZE }, launch),
+    new RtphubRelay({ backend: 'af_xdp', xdpDevices: ['xa', 'xb'], xdpFrames: options.xdpFrames, xdpRingSize: options.xdpRingSize }, launch),
     new RtphubRelay({ backend: 'io_uring' }, launch),
     new RtphubRelay({ backend: 'epoll' }, launch),
     new RtpengineRelay(launch),
@@ -252,7 +256,7 @@ async function inside(prefix: string, argv: string[]): Promise<void> {
   const lines = [
     `packet-rate, namespace mode: ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), Linux ${release()}`,
     `topology: A -- veth -- R (relay) -- veth -- B; generator on CPU ${GENERATOR_CPU} (sockets in A and B), relay on CPU ${RELAY_CPU}, one worker thread`,
-    `af_xdp: --xdp-frames=${XDP_FRAMES} --xdp-ring-size=${XDP_RING_SIZE}; all rtphub backends with the default 500 us coalescing window`,
+    `af_xdp: --xdp-frames=${options.xdpFrames} --xdp-ring-size=${options.xdpRingSize}; all rtphub backends with the default 500 us coalescing window`,
     `window ${options.windowMs / 1000} s after ${options.warmupMs / 1000} s warm-up; 172-byte RTP, 50 packets/s per stream, 2 streams per call`,
     'path = relay + generator + ksoftirqd CPU over the window (the generator also pays the veth receive work it triggers)',
     'machine = all CPUs busy, including anything else running on this machine',

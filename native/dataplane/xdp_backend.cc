@@ -569,8 +569,12 @@ class XdpBackend final : public Backend {
     if (s.rx_held >= fill_cap_ || free_frames_.empty()) return;
     uint32_t want = fill_cap_ - s.rx_held;
     if (want > free_frames_.size()) want = static_cast<uint32_t>(free_frames_.size());
+    // The kernel publishes how far it has read the fill ring only now and then, and reserve()
+    // is all or nothing: ask for what the ring shows free, or a refill could add nothing.
+    const uint32_t room = xsk_prod_nb_free(&s.fill, want);
+    if (room < want) want = room;
     uint32_t index = 0;
-    const uint32_t n = xsk_ring_prod__reserve(&s.fill, want, &index);
+    const uint32_t n = want == 0 ? 0 : xsk_ring_prod__reserve(&s.fill, want, &index);
     if (n == 0) return;
     for (uint32_t i = 0; i < n; i++) {
       *xsk_ring_prod__fill_addr(&s.fill, index + i) = free_frames_.back();
