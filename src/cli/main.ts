@@ -110,7 +110,9 @@ export async function start(config: Config, log: pino.Logger): Promise<Running> 
   }
   const info = relay.info();
   log.info({ ...info, interfaces, ng: ng.addresses(), http: http?.address ?? null }, 'relay started');
-  if (info.backendNote) log.warn({ note: info.backendNote }, 'preferred backend unavailable');
+  // af_xdp reports what it chose (modes, devices); the others only why they fell back.
+  if (info.backend === 'af_xdp') log.info({ note: info.backendNote }, 'af_xdp backend');
+  else if (info.backendNote) log.warn({ note: info.backendNote }, 'preferred backend unavailable');
   if (config.pidfile) fs.writeFileSync(config.pidfile, `${process.pid}\n`);
   const stop = async (): Promise<void> => {
     await sip?.close();

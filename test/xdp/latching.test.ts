@@ -31,6 +31,8 @@ xdpTest('immediate learning latches onto the real source; strict source then dro
   t.is(counters.a.drops_source, 1);
   const stats = await relay.call<Record<string, number>>('stats');
   t.is(stats.drops_source, 1);
+  const learned = await relay.call<Array<{ streamId: number; leg: string; kind: string; endpoint: { address: string; port: number } }>>('learned');
+  t.like(learned.find((e) => e.leg === 'a' && e.kind === 'rtp'), { streamId: s.id, endpoint: real.endpoint }, 'a learned event');
 });
 
 xdpTest('delayed learning follows the source until the window ends; asymmetric never learns', async (t) => {
@@ -76,4 +78,24 @@ xdpTest('export, close and import resumes forwarding on the same ports', async (
   t.deepEqual(restored.b, s.b);
   await pa.send(legA, rtpOf(3, 'after import'));
   t.deepEqual((await pb.receive())[0]?.data, rtpOf(3, 'after import'));
+});
+
+xdpTest('a stream imported on standby forwards nothing until it is activated (takeover)', async (t) => {
+  const { relay, a, b } = await setup(t);
+  const [pa, pb] = [await Party.open(a, addresses.a, 41000), await Party.open(b, addresses.b, 42000)];
+  const s = await relay.call<StreamAddress>('create', {
+    a: { localAddress: addresses.ra, remote: pa.endpoint },
+    b: { localAddress: addresses.rb, remote: pb.endpoint },
+  });
+  const legA = { address: s.a.address, port: s.a.port };
+  await warmUp(pa, legA, pb, rtpOf(1, 'warm'));
+  const record = await relay.call<string>('exportStream', { id: s.id });
+  await relay.call('closeStream', { id: s.id });
+  const standby = await relay.call<StreamAddress>('importStream', { record, standby: true });
+  await pa.send(legA, rtpOf(2, 'on standby'));
+  t.is((await pb.receive(1, 300)).length, 0);
+  t.is((await relay.call<{ a: Record<string, number> }>('counters', { id: standby.id })).a.drops_standby, 1);
+  await relay.call('activate', { id: standby.id });
+  await pa.send(legA, rtpOf(3, 'active'));
+  t.deepEqual((await pb.receive())[0]?.data, rtpOf(3, 'active'));
 });

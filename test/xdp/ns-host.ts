@@ -21,6 +21,7 @@ interface Party {
 }
 
 let relay: Relay | null = null;
+const learned: Array<{ streamId: number; leg: string; kind: string; endpoint: Endpoint }> = [];
 const streams = new Map<number, Stream>();
 const parties = new Map<number, Party>();
 let nextParty = 1;
@@ -116,8 +117,10 @@ async function createMany(args: { count: number; a: string[]; b: string[]; templ
 const ops: Record<string, (args: never) => unknown> = {
   start: (args: RelayOptions) => {
     relay = Relay.start(args);
+    relay.on('learned', (e) => learned.push({ streamId: e.streamId, leg: e.leg, kind: e.kind, endpoint: e.endpoint }));
     return relay.info();
   },
+  learned: () => learned.splice(0),
   create: async (args: { a: LegOptions; b: LegOptions }) => {
     const s = await started().createStream(args);
     streams.set(s.id, s);
@@ -133,11 +136,12 @@ const ops: Record<string, (args: never) => unknown> = {
   stats: () => started().stats(),
   info: () => started().info(),
   exportStream: async (args: { id: number }) => (await stream(args.id).export()).toString('base64'),
-  importStream: async (args: { record: string }) => {
-    const s = await started().importStream(Buffer.from(args.record, 'base64'));
+  importStream: async (args: { record: string; standby?: boolean }) => {
+    const s = await started().importStream(Buffer.from(args.record, 'base64'), { standby: args.standby ?? false });
     streams.set(s.id, s);
     return streamInfo(s);
   },
+  activate: (args: { id: number }) => started().activate(stream(args.id)),
   stop: async () => {
     await relay?.close();
     relay = null;
