@@ -1,6 +1,7 @@
 // AF_XDP forwarding in real namespaces on real veths (native XDP, copy mode): RTP and RTCP both
 // ways with the payload unchanged and the relay's leg address as the source, with and without
-// the UDP checksum, and the backend reporting what it chose.
+// the UDP checksum, the backend reporting what it chose, and devices with several queues (two
+// devices, xa and xb, share one XSK map under their own keys).
 import { addresses } from './lab';
 import { Party, rtpOf, setup, warmUp, type StreamAddress, xdpTest } from './setup';
 
@@ -61,4 +62,29 @@ xdpTest('with the UDP checksum off the receiver still takes the packets (checksu
   const sent = rtpOf(2, 'no checksum');
   await pa.send({ address: s.a.address, port: s.a.port }, sent);
   t.deepEqual((await pb.receive())[0]?.data, sent);
+});
+
+xdpTest('devices with 4 queues get a socket per queue and forward every flow', async (t) => {
+  const { relay, a, b, info } = await setup(t, { queues: 4 });
+  t.regex(info.backendNote, /xa \(native XDP, 4 queues\).*xb \(native XDP, 4 queues\)/);
+  const pb = await Party.open(b, addresses.b, 42000);
+  const senders: Party[] = [];
+  const streams: StreamAddress[] = [];
+  for (let i = 0; i < 16; i++) {
+    const pa = await Party.open(a, addresses.a, 41000 + 2 * i);
+    senders.push(pa);
+    streams.push(
+      await relay.call<StreamAddress>('create', {
+        a: { localAddress: addresses.ra, remote: pa.endpoint },
+        b: { localAddress: addresses.rb, remote: pb.endpoint },
+      }),
+    );
+  }
+  await warmUp(senders[0], { address: streams[0].a.address, port: streams[0].a.port }, pb, rtpOf(0, 'warm'));
+  for (let i = 0; i < 16; i++) await senders[i].send({ address: streams[i].a.address, port: streams[i].a.port }, rtpOf(i + 1, `flow ${i}`));
+  const got = await pb.receive(16, 2000);
+  t.deepEqual(
+    got.map((r) => r.data.subarray(12).toString()).sort(),
+    Array.from({ length: 16 }, (_, i) => `flow ${i}`).sort(),
+  );
 });

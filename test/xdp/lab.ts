@@ -51,13 +51,15 @@ export class Lab {
   readonly prefix = `xdp${process.pid}n${++labs}`;
   private readonly children = new Set<ChildProcess>();
   private readonly namespaces: string[] = [];
+  private queues = 1;
 
   ns(side: Side): string {
     return `${this.prefix}-${side}`;
   }
 
-  static async create(extra: { ra?: string[]; rb?: string[] } = {}): Promise<Lab> {
+  static async create(extra: { ra?: string[]; rb?: string[] } = {}, queues = 1): Promise<Lab> {
     const lab = new Lab();
+    lab.queues = queues;
     try {
       for (const side of ['a', 'r', 'b'] as const) {
         await ip(['netns', 'add', lab.ns(side)]);
@@ -75,7 +77,8 @@ export class Lab {
 
   /** The veth pair between the relay (`dev`, with `relayAddresses`) and a party's eth0. */
   async addLink(party: 'a' | 'b', dev: string, relayAddresses: string[], partyAddress: string): Promise<void> {
-    await ip(['-n', this.ns('r'), 'link', 'add', dev, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', this.ns(party)]);
+    const q = ['numtxqueues', String(this.queues), 'numrxqueues', String(this.queues)];
+    await ip(['-n', this.ns('r'), 'link', 'add', dev, ...q, 'type', 'veth', 'peer', 'name', 'eth0', ...q, 'netns', this.ns(party)]);
     for (const a of relayAddresses) await ip(['-n', this.ns('r'), 'addr', 'add', `${a}/24`, 'dev', dev]);
     await ip(['-n', this.ns(party), 'addr', 'add', `${partyAddress}/24`, 'dev', 'eth0']);
     await ip(['-n', this.ns('r'), 'link', 'set', dev, 'up']);

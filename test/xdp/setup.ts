@@ -77,9 +77,9 @@ export const portMax = 29999;
 
 export async function setup(
   t: ExecutionContext,
-  options: { extra?: { ra?: string[]; rb?: string[] }; relay?: Record<string, unknown> } = {},
+  options: { extra?: { ra?: string[]; rb?: string[] }; relay?: Record<string, unknown>; queues?: number } = {},
 ): Promise<Setup> {
-  const lab = await Lab.create(options.extra);
+  const lab = await Lab.create(options.extra, options.queues);
   t.teardown(() => lab.destroy());
   const [relay, a, b] = await Promise.all([lab.host('r'), lab.host('a'), lab.host('b')]);
   const info = await relay.call<RelayInfo>('start', {
