@@ -1,7 +1,8 @@
 // AF_XDP: a device that goes away and comes back (deleted and re-created under the same name) is
 // taken up again; 50,000 calls live on one relay while its descriptor count stays flat, far under
-// the open-file limit that bounds the socket backends.
-import { addresses } from './lab';
+// the open-file limit that bounds the socket backends; a UMEM beyond the locked-memory limit of a
+// process without CAP_IPC_LOCK fails at start with a message naming the limit.
+import { addresses, Lab } from './lab';
 import { Party, rtpOf, setup, warmUp, type StreamAddress, xdpTest } from './setup';
 
 xdpTest('forwarding resumes after the device is deleted and re-created', async (t) => {
@@ -52,4 +53,16 @@ xdpTest('50,000 calls on one relay without a descriptor per port', async (t) => 
   await warmUp(pa, { address: last.a.address, port: last.a.port }, pb, rtpOf(1, 'through call 50,000'));
   await warmUp(pb, { address: last.b.address, port: last.b.port }, pa, rtpOf(2, 'and back'));
   t.log(`${calls} calls: ${fdsAfter} descriptors in the relay process`);
+});
+
+xdpTest('a UMEM beyond RLIMIT_MEMLOCK fails with a message naming the limit; one within it starts', async (t) => {
+  const lab = await Lab.create();
+  t.teardown(() => lab.destroy());
+  // As a process without CAP_IPC_LOCK and an 8 MiB locked-memory limit, as on these machines.
+  const relay = await lab.host('r', ['setpriv', '--bounding-set', '-ipc_lock', 'prlimit', '--memlock=8388608']);
+  const options = { backend: 'af_xdp', interfaces: [addresses.ra, addresses.rb], portMin: 20000, portMax: 29999, threads: 1, xdpDevices: ['xa', 'xb'] };
+  const error = await t.throwsAsync(relay.call('start', { ...options, xdpFrames: 8192 }));
+  t.regex(error?.message ?? '', /registering the UMEM \(16384 KiB.*RLIMIT_MEMLOCK.*8192 KiB.*CAP_IPC_LOCK/);
+  const info = await relay.call<{ backend: string }>('start', { ...options, xdpFrames: 2048 });
+  t.is(info.backend, 'af_xdp');
 });

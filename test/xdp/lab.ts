@@ -85,9 +85,10 @@ export class Lab {
     await ip(['-n', this.ns(party), 'link', 'set', 'eth0', 'up']);
   }
 
-  async host(side: Side): Promise<Host> {
+  /** Starts an ns-host in the namespace; `wrap` is a command prefix (e.g. setpriv, prlimit). */
+  async host(side: Side, wrap: string[] = []): Promise<Host> {
     const script = path.join(__dirname, 'ns-host.ts');
-    const child = spawn('ip', ['netns', 'exec', this.ns(side), process.execPath, '--import', 'tsx', script], {
+    const child = spawn('ip', ['netns', 'exec', this.ns(side), ...wrap, process.execPath, '--import', 'tsx', script], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       cwd: path.join(__dirname, '..', '..'),
     });
