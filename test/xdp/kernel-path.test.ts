@@ -67,6 +67,23 @@ for f in spec['frames']:
     frame = eth + hdr + udp
     frame = frame[:f['cut']] if 'cut' in f else frame
     s.send(frame)
+if 'mutations' in spec:
+    import random
+    rng = random.Random(spec['seed'])
+    f = spec['frames'][0]
+    payload = bytes.fromhex(f['payload'])
+    udp = struct.pack('!HHHH', spec['sport'], spec['dport'], 8 + len(payload), 0) + payload
+    hdr = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0, ip4(spec['saddr']), ip4(spec['daddr']))
+    hdr = hdr[:10] + struct.pack('!H', csum(hdr)) + hdr[12:]
+    base = bytearray(eth + hdr + udp)
+    for _ in range(spec['mutations']):
+        frame = bytearray(base)
+        for _ in range(rng.randint(1, 6)):
+            i = rng.randrange(14, len(frame))  # keep the Ethernet header: it must reach xa
+            frame[i] = rng.randrange(256)
+        if rng.random() < 0.3:
+            frame = frame[:rng.randint(14, len(frame))]
+        s.send(bytes(frame))
 `;
 
 xdpTest('garbage frames are counted drops; a frame with IP options is forwarded intact', async (t) => {
@@ -107,4 +124,36 @@ xdpTest('garbage frames are counted drops; a frame with IP options is forwarded 
   t.is(after.drops_malformed - before.drops_malformed, 4, 'bad checksum, UDP length too long, IP length too long, UDP length too short');
   await pa.send(legA, rtpOf(8, 'still alive'));
   t.deepEqual((await pb.receive())[0]?.data, rtpOf(8, 'still alive'));
+});
+
+xdpTest('2,000 randomly mutated frames (seeded) leave the relay counting and forwarding', async (t) => {
+  const { lab, relay, a, b } = await setup(t);
+  const pa = await Party.open(a, addresses.a, 41000);
+  const pb = await Party.open(b, addresses.b, 42000);
+  const s = await relay.call<StreamAddress>('create', {
+    a: { localAddress: addresses.ra, remote: pa.endpoint },
+    b: { localAddress: addresses.rb, remote: pb.endpoint },
+  });
+  const legA = { address: s.a.address, port: s.a.port };
+  await warmUp(pa, legA, pb, rtpOf(1, 'warm'));
+  const spec = {
+    dst: await lab.mac('r', 'xa'),
+    src: await lab.mac('a', 'eth0'),
+    saddr: addresses.a,
+    daddr: addresses.ra,
+    sport: 41000,
+    dport: s.a.port,
+    frames: [{ payload: rtpOf(5, 'mutate me').toString('hex') }],
+    mutations: 2000,
+    seed: 8,
+  };
+  await lab.exec('a', 'python3', ['-c', rawSender], JSON.stringify(spec));
+  await new Promise((r) => setTimeout(r, 300));
+  const stats = await relay.call<Record<string, number>>('stats');
+  t.true(stats.drops_malformed > 0, 'some mutations are counted as malformed');
+  t.true(stats.packets_received + stats.drops_malformed + stats.drops_stale <= 2000 + 1 + 50, 'nothing counted twice');
+  await pb.receive(3000, 300);
+  await pa.send(legA, rtpOf(9, 'still forwarding'));
+  t.deepEqual((await pb.receive())[0]?.data, rtpOf(9, 'still forwarding'));
+  t.log(`received ${stats.packets_received}, malformed ${stats.drops_malformed}, other ports ${stats.drops_stale}`);
 });
