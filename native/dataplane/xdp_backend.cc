@@ -397,7 +397,8 @@ class XdpBackend final : public Backend {
       pollfds_.push_back({xsk_socket__fd(s.xsk), POLLIN, 0});
       if (xsk_cons_nb_avail(&s.rx, 1) > 0) ready = true;
     }
-    if (ready) timeout_ms = 0;
+    const bool backlog = ready;  // packets left from the last round: no window, no waiting
+    if (backlog) timeout_ms = 0;
     // While frames wait for completion, or a next hop for the kernel, come back soon.
     if (timeout_ms > 1 && (frames_in_flight() || neighbours_.resolving())) timeout_ms = 1;
     const int n = ::poll(pollfds_.data(), pollfds_.size(), timeout_ms);
@@ -412,7 +413,7 @@ class XdpBackend final : public Backend {
       if (pollfds_[i].revents & POLLIN) ready = true;
     }
     // The window gathers packets; a command wake-up is served at once.
-    if (ready && !woken && config_.coalesce_us > 0) sleep_us(config_.coalesce_us);
+    if (ready && !backlog && !woken && config_.coalesce_us > 0) sleep_us(config_.coalesce_us);
     return ready;
   }
 
