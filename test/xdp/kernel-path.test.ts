@@ -1,17 +1,21 @@
-// AF_XDP: what is not the relay's media still reaches the kernel (ARP, ICMP, a kernel UDP socket
-// such as the ng socket on a port outside the range, fragments), and bad frames sent raw onto
+// AF_XDP: what is not the relay's media still reaches the kernel (ARP, ICMP, TCP even to a port
+// inside the range, a kernel UDP socket such as the ng socket on a port outside it, fragments), and bad frames sent raw onto
 // the wire (bad IP checksum, lengths that disagree, truncated headers) are counted drops, never
 // a crash; a frame with IP options is parsed correctly and forwarded.
 import { addresses } from './lab';
 import { Party, portMax, portMin, rtpOf, setup, warmUp, type StreamAddress, xdpTest } from './setup';
 
-xdpTest('ARP and ping work, a kernel UDP socket outside the range gets its datagrams, an unused port in the range is a counted drop', async (t) => {
+xdpTest('ARP, ping and TCP work, a kernel UDP socket outside the range gets its datagrams, an unused port in the range is a counted drop', async (t) => {
   const { lab, relay, a, b } = await setup(t);
   await lab.exec('r', 'ip', ['neigh', 'flush', 'all']);
   const ping = await lab.exec('a', 'ping', ['-c', '2', '-i', '0.2', '-W', '2', addresses.ra]);
   t.regex(ping, /2 received/);
   const neighbours = await lab.exec('a', 'ip', ['neigh', 'show', addresses.ra]);
   t.regex(neighbours, /lladdr/, 'A resolved the relay by ARP');
+
+  // TCP to a port inside the media range is not the relay's media: the kernel takes it.
+  await relay.call('tcpListen', { address: addresses.ra, port: portMin + 10, reply: 'kernel TCP' });
+  t.is(await a.call<string>('tcpFetch', { address: addresses.ra, port: portMin + 10 }), 'kernel TCP');
 
   const ng = await Party.open(relay, addresses.ra, 2223);
   const pa = await Party.open(a, addresses.a, 41000);

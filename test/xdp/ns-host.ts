@@ -6,6 +6,7 @@
  */
 import dgram from 'node:dgram';
 import fs from 'node:fs';
+import net from 'node:net';
 import { Relay, type Stream } from '../../src/native/relay';
 import type { Endpoint, LegOptions, RelayOptions } from '../../src/native/types';
 
@@ -150,6 +151,23 @@ const ops: Record<string, (args: never) => unknown> = {
   send,
   receive,
   fds: () => fs.readdirSync('/proc/self/fd').length,
+  /** A TCP server that answers each connection with `reply` and closes it. */
+  tcpListen: (args: { address: string; port: number; reply: string }) =>
+    new Promise<void>((resolve, reject) => {
+      const server = net.createServer((c) => c.end(args.reply));
+      server.once('error', reject);
+      server.listen(args.port, args.address, () => resolve());
+    }),
+  /** Connects, reads until the server closes, returns what it read. */
+  tcpFetch: (args: { address: string; port: number }) =>
+    new Promise<string>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      const c = net.connect(args.port, args.address);
+      c.setTimeout(3000, () => c.destroy(new Error('timeout')));
+      c.on('data', (d) => chunks.push(d));
+      c.once('error', reject);
+      c.once('close', () => resolve(Buffer.concat(chunks).toString()));
+    }),
 };
 
 process.on('message', (message: { id: number; op: string; args: unknown }) => {
