@@ -1,6 +1,7 @@
 {
   "variables": {
     "with_uring%": "<!(sh native/tools/probe.sh liburing)",
+    "with_xdp%": "<!(sh native/tools/probe.sh libxdp)",
     "sanitize%": "<!(echo ${RTPHUB_SANITIZE:-0})"
   },
   "targets": [
@@ -31,6 +32,23 @@
           "libraries": ["-luring"]
         }, {
           "sources": ["native/dataplane/uring_absent.cc"]
+        }],
+        ["with_xdp==1", {
+          "sources": [
+            "native/dataplane/xdp_backend.cc",
+            "native/dataplane/xdp_neighbours.cc",
+            "native/dataplane/xdp_program.cc"
+          ],
+          "libraries": ["-lxdp", "-lbpf"],
+          "actions": [{
+            "action_name": "xdp_relay_object",
+            "inputs": ["native/bpf/xdp_relay.bpf.c", "native/tools/embed-bpf.sh"],
+            "outputs": ["<(INTERMEDIATE_DIR)/xdp_relay_object.cc"],
+            "action": ["sh", "native/tools/embed-bpf.sh", "native/bpf/xdp_relay.bpf.c", "<@(_outputs)"],
+            "process_outputs_as_sources": 1
+          }]
+        }, {
+          "sources": ["native/dataplane/xdp_absent.cc"]
         }],
         ["sanitize==1", {
           "cflags_cc": ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-O1", "-g"],

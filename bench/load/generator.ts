@@ -17,6 +17,8 @@ export interface GeneratorSettings {
   drainMs: number;
   /** The relay whose utime+stime the generator samples at the window edges. */
   relayPid: number;
+  /** More rtp-load flags (namespace mode: --caller-netns, --callee-addr, ...). */
+  extraArgs?: string[];
 }
 
 /** The generator's measurement of one trial (see rtp-load.c for the definitions). */
@@ -47,6 +49,8 @@ export interface GeneratorResult {
   generatorCpuNs: number;
   /** Non-idle time of all CPUs over the window in ns, or -1. */
   machineBusyNs: number;
+  /** The ksoftirqd threads' utime+stime over the window in ns, or -1. */
+  softirqdCpuNs?: number;
 }
 
 const RESULT_FIELDS: ReadonlyArray<keyof GeneratorResult> = [
@@ -107,6 +111,7 @@ function generatorArgs(s: GeneratorSettings): string[] {
     '--window-ms', String(s.windowMs),
     '--drain-ms', String(s.drainMs),
     '--relay-pid', String(s.relayPid),
+    ...(s.extraArgs ?? []),
   ];
 }
 

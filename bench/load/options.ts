@@ -41,6 +41,10 @@ const HELP = `usage: npm run bench -- [options]
   --loads N,N           fixed loads in calls (default 300,600)
   --ramp N,N,...        ramp steps in calls (default 400,600,800,1000,1500,2000,3000,4000)
   --no-ramp             fixed loads only
+  --netns               namespace mode (root): rtphub af_xdp, io_uring, epoll and rtpengine over real
+                        veths, CPU per packet of the whole path; takes only --loads (default 500,1500),
+                        --window S (3), --warmup S (1), --relays, --xdp-frames N (32768) and
+                        --xdp-ring-size N (8192); under a minute
   --relays A,B          only relays whose name contains one of these (e.g. naive,rtpengine,epoll)
   --max-loss PCT        ramp pass criterion on loss (default 0.1)
   --max-p99 MS          ramp pass criterion on p99 one-way latency (default 5)

@@ -17,6 +17,7 @@ import { NaiveRelay } from './relays/naive';
 import type { LaunchSettings, RelayUnderTest } from './relays/relay';
 import { RtpengineRelay, rtpengineArgs } from './relays/rtpengine';
 import { RtphubRelay } from './relays/rtphub';
+import { runNetnsBench } from './netns';
 import { renderReport, type RunContext } from './report';
 
 const GENERATOR_CPU = 0;
@@ -115,7 +116,8 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-main().catch((err: unknown) => {
+const run = process.argv.includes('--netns') ? runNetnsBench(process.argv.slice(2).filter((a) => a !== '--netns')) : main();
+run.catch((err: unknown) => {
   process.stderr.write(`packet-rate: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
   process.exitCode = 1;
 });

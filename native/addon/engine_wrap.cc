@@ -134,6 +134,17 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine
   config.worker.learning_window_ms = u32(o.Get("learningWindowMs"), "learningWindowMs");
   if (o.Has("maxSocketsPerWorker")) config.max_sockets_per_worker = u32(o.Get("maxSocketsPerWorker"), "maxSocketsPerWorker");
   if (o.Get("backend").IsString()) config.backend = o.Get("backend").As<Napi::String>().Utf8Value();
+  const Napi::Value xdp_devices = o.Get("xdpDevices");
+  if (xdp_devices.IsArray()) {
+    const Napi::Array list = xdp_devices.As<Napi::Array>();
+    for (uint32_t i = 0; i < list.Length(); i++) {
+      if (!list.Get(i).IsString()) throw Napi::TypeError::New(env, "xdpDevices must be strings");
+      config.xdp.devices.push_back(list.Get(i).As<Napi::String>().Utf8Value());
+    }
+  }
+  if (o.Has("xdpFrames")) config.xdp.frames = u32(o.Get("xdpFrames"), "xdpFrames");
+  if (o.Has("xdpRingSize")) config.xdp.ring_size = u32(o.Get("xdpRingSize"), "xdpRingSize");
+  if (o.Has("xdpUdpChecksum")) config.xdp.udp_checksum = flag(o, "xdpUdpChecksum");
 
   on_events_ = Napi::Persistent(info[1].As<Napi::Function>());
   events_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "rtphub-events", 0, 1);

@@ -65,6 +65,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("engineCounterNames", names(env, kEngineCounterNames, kEngineCounterCount));
   exports.Set("announceAddress", Napi::Function::New(env, announce, "announceAddress"));
   exports.Set("ioUringBuilt", Napi::Boolean::New(env, uring_backend_built()));
+  exports.Set("afXdpBuilt", Napi::Boolean::New(env, xdp_backend_built()));
   return exports;
 }
 

@@ -87,8 +87,12 @@ void Engine::start_workers(const EngineConfig& config) {
   if (threads == 0) threads = 1;
   if (threads > 64) throw EngineError(ErrorCode::InvalidArgument, "at most 64 worker threads");
   const bool want_uring = config.backend == "auto" || config.backend == "io_uring";
-  if (!want_uring && config.backend != "epoll")
-    throw EngineError(ErrorCode::InvalidArgument, "unknown backend '" + config.backend + "' (io_uring, epoll or auto)");
+  socketless_ = config.backend == "af_xdp";
+  if (!want_uring && config.backend != "epoll" && !socketless_)
+    throw EngineError(ErrorCode::InvalidArgument, "unknown backend '" + config.backend + "' (io_uring, epoll, af_xdp or auto)");
+  // A device queue delivers to the worker that owns its socket, whatever stream the packet is
+  // for: until packets can be handed between workers, af_xdp runs one worker.
+  if (socketless_) threads = 1;
   auto wake_notify = [this] {
     if (!notify_pending_.exchange(true)) notify_();
   };
@@ -104,7 +108,16 @@ void Engine::start_workers(const EngineConfig& config) {
     bc.counters = &worker->counters_for_backend();
     std::string error;
     std::unique_ptr<Backend> backend;
-    if (want_uring) backend = make_uring_backend(bc, wake_fd, error);
+    if (socketless_) {
+      bc.xdp = config.xdp;
+      bc.xdp.addresses = interfaces_;
+      bc.xdp.port_min = config.port_min;
+      bc.xdp.port_max = config.port_max;
+      backend = make_xdp_backend(bc, wake_fd, error);
+      if (!backend) throw EngineError(ErrorCode::System, "af_xdp backend: " + error);
+      backend_note_ = backend->note();
+    }
+    if (!backend && want_uring) backend = make_uring_backend(bc, wake_fd, error);
     if (!backend && config.backend == "io_uring") throw EngineError(ErrorCode::System, "io_uring backend: " + error);
     if (!backend && want_uring && backend_note_.empty()) backend_note_ = "io_uring unavailable (" + error + "), using epoll";
     if (!backend) backend = make_epoll_backend(bc, wake_fd, error);
@@ -158,7 +171,7 @@ void Engine::bind_leg(LegSetup& setup, int& pool_index, uint16_t& port) {
   if (port != 0) {
     if (!pool.reserve(port))
       throw EngineError(ErrorCode::PortsExhausted, "port " + std::to_string(port) + " is taken or outside the port range");
-    const int r = bind_pair(setup, port);
+    const int r = claim_pair(setup, port);
     if (r < 0) {
       pool.release(port);
       throw_system(("bind port " + std::to_string(port)).c_str(), -r);
@@ -170,7 +183,7 @@ void Engine::bind_leg(LegSetup& setup, int& pool_index, uint16_t& port) {
     const uint16_t candidate = pool.next_free(pool.cursor(), scanned);
     if (candidate == 0) throw EngineError(ErrorCode::PortsExhausted, "Ran out of ports");
     pool.reserve(candidate);
-    const int r = bind_pair(setup, candidate);
+    const int r = claim_pair(setup, candidate);
     if (r == 0) {
       port = candidate;
       return;
@@ -178,6 +191,13 @@ void Engine::bind_leg(LegSetup& setup, int& pool_index, uint16_t& port) {
     pool.release(candidate);
     if (r != -EADDRINUSE) throw_system("bind", -r);
   }
+}
+
+// Binds the pair's sockets; a socketless backend has no sockets to bind, the pool is its table.
+int Engine::claim_pair(LegSetup& setup, uint16_t port) {
+  if (!socketless_) return bind_pair(setup, port);
+  setup.state.local.set_port(port);
+  return 0;
 }
 
 StreamAllocation Engine::launch(uint32_t request, std::unique_ptr<StreamSetup> setup) {
@@ -281,8 +301,9 @@ void Engine::update(uint32_t request, uint32_t stream_id, LegRequest (&legs)[2])
     leg.state = legs[side].state;
     leg.fields = legs[side].fields;
     // Turning rtcp-mux off needs the RTCP socket, on the odd port the pair already reserves. A
-    // leg keeps that socket when mux is switched on, so it is opened at most once.
-    if ((leg.fields & kFieldRtcpMux) && !leg.state.rtcp_mux && !slot.has_rtcp[side]) {
+    // leg keeps that socket when mux is switched on, so it is opened at most once. A socketless
+    // backend (af_xdp) has the port pair in its table already.
+    if (!socketless_ && (leg.fields & kFieldRtcpMux) && !leg.state.rtcp_mux && !slot.has_rtcp[side]) {
       Endpoint rtcp = interfaces_[slot.pools[side]];
       rtcp.set_port(static_cast<uint16_t>(slot.ports[side] + 1));
       const int fd = open_bound_socket(rtcp);

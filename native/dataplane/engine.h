@@ -24,7 +24,8 @@ struct EngineConfig {
   uint16_t port_min = 30000;
   uint16_t port_max = 40000;
   unsigned threads = 0;            // 0 = number of CPUs
-  std::string backend = "auto";    // auto | io_uring | epoll
+  std::string backend = "auto";    // auto | io_uring | epoll | af_xdp
+  XdpConfig xdp;                   // af_xdp: devices, UMEM and ring sizes (addresses and ports are filled in)
   unsigned coalesce_us = 0;
   unsigned max_sockets_per_worker = 0;
   WorkerConfig worker;
@@ -96,6 +97,7 @@ class Engine {
   uint32_t take_slot(Shard& shard);
   int pool_for(const Endpoint& local) const;
   void bind_leg(LegSetup& setup, int& pool, uint16_t& port);
+  int claim_pair(LegSetup& setup, uint16_t port);
   StreamAllocation launch(uint32_t request, std::unique_ptr<StreamSetup> setup);
   void send(unsigned shard, Command& command);
   void flush_backlog(Shard& shard);
@@ -112,6 +114,7 @@ class Engine {
   std::string backend_note_;
   uint32_t live_streams_ = 0;
   bool closed_ = false;
+  bool socketless_ = false;  // af_xdp: a port is an entry in the backend's table, not a socket
 };
 
 }  // namespace rtphub

@@ -29,6 +29,12 @@ bool looks_like_rtcp(const uint8_t* data, uint32_t length) {
 
 bool looks_like_rtp(const uint8_t* data, uint32_t length) { return length >= 12 && (data[0] >> 6) == 2; }
 
+Endpoint rtcp_port_of(const LegState& leg) {
+  Endpoint rtcp = leg.local;
+  rtcp.set_port(static_cast<uint16_t>(leg.local.port() + 1));
+  return rtcp;
+}
+
 }  // namespace
 
 uint64_t monotonic_ms() {
@@ -314,15 +320,26 @@ bool Worker::attach_leg(Stream& stream, uint32_t slot, unsigned side, LegSetup& 
     resume_reception(leg);
   }
   leg.idle_reported = false;
-  leg.rtp_handle = attach_socket(stream, setup.rtp_fd, make_token(slot, side, SocketKind::Rtp, generation));
-  leg.rtcp_handle = attach_socket(stream, setup.rtcp_fd, make_token(slot, side, SocketKind::Rtcp, generation));
+  const bool socketless = backend_->socketless();
+  const Endpoint rtcp_local = rtcp_port_of(leg.state);
+  leg.rtp_handle = attach_socket(stream, setup.rtp_fd, socketless ? &leg.state.local : nullptr,
+                                 make_token(slot, side, SocketKind::Rtp, generation));
+  leg.rtcp_handle = attach_socket(stream, setup.rtcp_fd, socketless && !leg.state.rtcp_mux ? &rtcp_local : nullptr,
+                                  make_token(slot, side, SocketKind::Rtcp, generation));
   return leg.rtp_handle >= 0 && (leg.state.rtcp_mux || leg.rtcp_handle >= 0);
 }
 
-int Worker::attach_socket(Stream& stream, int& fd, uint64_t token) {
-  if (fd < 0) return -1;
-  const int handle = backend_->attach(fd, token);
-  fd = -1;
+// A socket backend takes the descriptor the engine bound; a socketless one (AF_XDP) takes the
+// local address and port (`port`) instead.
+int Worker::attach_socket(Stream& stream, int& fd, const Endpoint* port, uint64_t token) {
+  int handle;
+  if (port != nullptr) {
+    handle = backend_->attach_port(*port, token);
+  } else {
+    if (fd < 0) return -1;
+    handle = backend_->attach(fd, token);
+    fd = -1;
+  }
   if (handle < 0) return -1;
   stream.sockets_open++;
   counters_.add(EngineCounter::sockets);
@@ -374,8 +391,11 @@ void Worker::apply_update(Stream& stream, uint32_t slot, unsigned side, LegSetup
   // Switching mux on keeps an RTCP socket the leg has, as rtpengine keeps its fallback RTCP
   // port: RTCP still arriving there is forwarded, and switching mux off again never has to
   // re-bind a port whose old socket may still be closing.
-  if (!next.rtcp_mux && leg.rtcp_handle < 0)
-    leg.rtcp_handle = attach_socket(stream, setup.rtcp_fd, make_token(slot, side, SocketKind::Rtcp, stream.generation.load()));
+  if (!next.rtcp_mux && leg.rtcp_handle < 0) {
+    const Endpoint rtcp_local = rtcp_port_of(leg.state);
+    leg.rtcp_handle = attach_socket(stream, setup.rtcp_fd, backend_->socketless() ? &rtcp_local : nullptr,
+                                    make_token(slot, side, SocketKind::Rtcp, stream.generation.load()));
+  }
 }
 
 void Worker::update(Command& command) {

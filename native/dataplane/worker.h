@@ -64,7 +64,7 @@ class Worker final : public PacketSink {
   void export_stream(Command& command);
   void activate(Command& command);
   bool attach_leg(Stream& stream, uint32_t slot, unsigned side, LegSetup& setup);
-  int attach_socket(Stream& stream, int& fd, uint64_t token);
+  int attach_socket(Stream& stream, int& fd, const Endpoint* port, uint64_t token);
   void finish_close(uint32_t slot, Stream& stream);
   void apply_update(Stream& stream, uint32_t slot, unsigned side, LegSetup& setup);
   void learned(uint32_t slot, Stream& stream, unsigned side, SocketKind kind, const Endpoint& endpoint);

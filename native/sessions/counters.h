@@ -57,7 +57,10 @@
   X(commands)                     \
   X(events)                       \
   X(streams)                      \
-  X(sockets)
+  X(sockets)                      \
+  X(drops_no_neighbour)          \
+  X(xdp_rx_dropped)              \
+  X(xdp_rx_ring_full)
 
 namespace rtphub {
 

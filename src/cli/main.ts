@@ -50,8 +50,12 @@ export async function start(config: Config, log: pino.Logger): Promise<Running> 
     portMin: config['port-min'],
     portMax: config['port-max'],
     threads: config['num-threads'] || undefined,
-    backend: config.backend as 'auto' | 'io_uring' | 'epoll',
+    backend: config.backend as 'auto' | 'io_uring' | 'epoll' | 'af_xdp',
     coalesceUs: config['coalesce-us'],
+    xdpDevices: config['xdp-dev'],
+    xdpFrames: config['xdp-frames'],
+    xdpRingSize: config['xdp-ring-size'],
+    xdpUdpChecksum: config['xdp-udp-checksum'],
     learningWindowMs: config['learning-window-ms'],
   });
   const calls = new CallRegistry({
@@ -106,7 +110,9 @@ export async function start(config: Config, log: pino.Logger): Promise<Running> 
   }
   const info = relay.info();
   log.info({ ...info, interfaces, ng: ng.addresses(), http: http?.address ?? null }, 'relay started');
-  if (info.backendNote) log.warn({ note: info.backendNote }, 'preferred backend unavailable');
+  // af_xdp reports what it chose (modes, devices); the others only why they fell back.
+  if (info.backend === 'af_xdp') log.info({ note: info.backendNote }, 'af_xdp backend');
+  else if (info.backendNote) log.warn({ note: info.backendNote }, 'preferred backend unavailable');
   if (config.pidfile) fs.writeFileSync(config.pidfile, `${process.pid}\n`);
   const stop = async (): Promise<void> => {
     await sip?.close();

@@ -31,9 +31,17 @@ export const optionSpecs = {
   backend: {
     type: 'string',
     default: 'auto',
-    choices: ['auto', 'io_uring', 'epoll'],
-    description: 'Packet loop: io_uring (fast path), epoll (portable) or auto (best available)',
+    choices: ['auto', 'io_uring', 'epoll', 'af_xdp'],
+    description: 'Packet loop: io_uring (fast path), epoll (portable), af_xdp (kernel bypass, needs --xdp-dev) or auto (io_uring, else epoll)',
   },
+  'xdp-dev': {
+    type: 'list',
+    default: [],
+    description: 'af_xdp: network device to take media from (its XDP program passes everything else to the kernel); repeatable',
+  },
+  'xdp-frames': { type: 'integer', default: 2048, min: 64, max: 1048576, description: 'af_xdp: UMEM frames of 2 KiB (locked memory: mind ulimit -l)' },
+  'xdp-ring-size': { type: 'integer', default: 1024, min: 64, max: 16384, description: 'af_xdp: entries of each rx/tx/fill/completion ring (power of two)' },
+  'xdp-udp-checksum': { type: 'boolean', default: true, description: 'af_xdp: compute the UDP checksum of forwarded packets (false: send 0, IPv4)' },
   'coalesce-us': {
     type: 'integer',
     default: 500,

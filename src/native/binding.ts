@@ -56,6 +56,10 @@ export interface NativeEngineOptions {
   idleTimeoutMs: number;
   learningWindowMs: number;
   maxSocketsPerWorker?: number;
+  xdpDevices: string[];
+  xdpFrames: number;
+  xdpRingSize: number;
+  xdpUdpChecksum: boolean;
 }
 
 export interface NativeEngineInfo {
@@ -87,6 +91,7 @@ export interface NativeBinding {
   legCounterNames: string[];
   engineCounterNames: string[];
   ioUringBuilt: boolean;
+  afXdpBuilt: boolean;
   /** Gratuitous ARP (IPv4) or unsolicited neighbour advertisement (IPv6) of `address` on `ifname`. */
   announceAddress(ifname: string, address: string, count: number): void;
 }

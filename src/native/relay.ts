@@ -179,6 +179,11 @@ export class Relay extends EventEmitter<RelayEvents> {
   static get legCounterNames(): readonly string[] {
     return binding().legCounterNames;
   }
+  /** Whether this build has the AF_XDP backend (libxdp, libbpf and clang were there at build time). */
+  static get afXdpBuilt(): boolean {
+    return binding().afXdpBuilt;
+  }
+
   static get engineCounterNames(): readonly string[] {
     return binding().engineCounterNames;
   }
@@ -217,11 +222,16 @@ export class Relay extends EventEmitter<RelayEvents> {
       coalesceUs: options.coalesceUs ?? 500,
       idleTimeoutMs: options.idleTimeoutMs ?? 0,
       learningWindowMs: options.learningWindowMs ?? 3000,
+      xdpDevices: options.xdpDevices ?? [],
+      xdpFrames: options.xdpFrames ?? 2048,
+      xdpRingSize: options.xdpRingSize ?? 1024,
+      xdpUdpChecksum: options.xdpUdpChecksum ?? true,
     };
     if (full.interfaces.length === 0) throw new InvalidArgumentError('at least one interface address is needed');
-    for (const key of ['portMin', 'portMax', 'threads', 'coalesceUs', 'idleTimeoutMs', 'learningWindowMs'] as const) {
+    for (const key of ['portMin', 'portMax', 'threads', 'coalesceUs', 'idleTimeoutMs', 'learningWindowMs', 'xdpFrames', 'xdpRingSize'] as const) {
       if (!Number.isInteger(full[key]) || full[key] < 0) throw new InvalidArgumentError(`${key} must be a non-negative integer`);
     }
+    if (full.backend === 'af_xdp' && full.xdpDevices.length === 0) throw new InvalidArgumentError('af_xdp needs at least one device (xdpDevices, --xdp-dev)');
     if (full.portMin > full.portMax || full.portMax > 65535) throw new InvalidArgumentError('port range must satisfy portMin <= portMax <= 65535');
     return new Relay(full);
   }

@@ -6,8 +6,11 @@
 /** How a leg learns (latches onto) the remote endpoint it sends to, as in rtpengine. */
 export type LearningMode = 'off' | 'immediate' | 'delayed' | 'heuristic';
 
-/** Which packet loop the workers run. `auto` picks io_uring when built and usable. */
-export type BackendName = 'io_uring' | 'epoll';
+/**
+ * Which packet loop the workers run. `auto` picks io_uring when built and usable; `af_xdp` (kernel
+ * bypass, no socket per port, one worker) is only ever chosen explicitly.
+ */
+export type BackendName = 'io_uring' | 'epoll' | 'af_xdp';
 
 export interface Endpoint {
   address: string;
@@ -78,6 +81,14 @@ export interface RelayOptions {
   idleTimeoutMs?: number;
   /** Delayed/heuristic learning window in ms (default 3000, like rtpengine). */
   learningWindowMs?: number;
+  /** af_xdp: the network devices to take the relay's packets from (required for af_xdp). */
+  xdpDevices?: string[];
+  /** af_xdp: UMEM frames (2 KiB each, locked memory; default 2048 = 4 MiB). */
+  xdpFrames?: number;
+  /** af_xdp: entries of each rx, tx, fill and completion ring (power of two; default 1024). */
+  xdpRingSize?: number;
+  /** af_xdp: compute the UDP checksum of forwarded packets (default true; false sends 0, IPv4 only). */
+  xdpUdpChecksum?: boolean;
 }
 
 export interface LearnedEvent {

@@ -19,6 +19,11 @@
  * run time of its threads), its own, and the whole machine's busy time, so that load
  * from unrelated processes shows in the results.
  *
+ * Namespace mode (--caller-netns/--callee-netns, root only): the caller sockets are opened in
+ * one network namespace and the callee sockets in another (setns between the two batches),
+ * bound to --caller-addr/--callee-addr, so the packets cross real veths through a relay in a
+ * third namespace; the callee side reaches the relay at --relay-addr-b (default --relay-addr).
+ *
  * Single-threaded and epoll-driven. Within SPIN_NS of the next send it polls instead of
  * sleeping: timed waits overshoot by ~100 us on a VM, and a sleeping receiver would make
  * the relay pay a cross-CPU wake-up for every packet it sends, which a far-end host
@@ -30,6 +35,8 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -59,6 +66,11 @@ struct options {
 	long period_us;
 	int relay_pid;
 	const char *relay_addr;
+	const char *relay_addr_b;
+	const char *caller_netns; /* NULL: this process's own namespace */
+	const char *callee_netns;
+	const char *caller_addr;
+	const char *callee_addr;
 };
 
 struct stream {
@@ -86,6 +98,7 @@ struct cpu_sample {
 	uint64_t relay_run;    /* relay sum_exec_runtime over its threads, /proc/PID/task/.../schedstat */
 	uint64_t self_ticks;   /* this generator's utime+stime */
 	uint64_t machine_busy; /* all CPUs' non-idle time, /proc/stat */
+	uint64_t softirqd;     /* utime+stime of the ksoftirqd/N threads (softirq work deferred to them) */
 };
 
 struct generator {
@@ -120,13 +133,14 @@ static void die(const char *what)
 static void usage(void)
 {
 	fprintf(stderr, "usage: rtp-load --calls N [--warmup-ms 2000] [--window-ms 8000] "
-			"[--drain-ms 300] [--period-us 20000] [--relay-pid PID] [--relay-addr 127.0.0.1]\n");
+			"[--drain-ms 300] [--period-us 20000] [--relay-pid PID] [--relay-addr 127.0.0.1]\n"
+			"       [--relay-addr-b IP] [--caller-netns NAME --caller-addr IP --callee-netns NAME --callee-addr IP]\n");
 	exit(2);
 }
 
 static void parse_options(int argc, char **argv, struct options *o)
 {
-	*o = (struct options){ 0, 2000, 8000, 300, 20000, 0, "127.0.0.1" };
+	*o = (struct options){ 0, 2000, 8000, 300, 20000, 0, "127.0.0.1", NULL, NULL, NULL, "127.0.0.1", "127.0.0.1" };
 	for (int i = 1; i + 1 < argc; i += 2) {
 		const char *k = argv[i], *v = argv[i + 1];
 		if (!strcmp(k, "--calls")) o->calls = atol(v);
@@ -136,6 +150,11 @@ static void parse_options(int argc, char **argv, struct options *o)
 		else if (!strcmp(k, "--period-us")) o->period_us = atol(v);
 		else if (!strcmp(k, "--relay-pid")) o->relay_pid = atoi(v);
 		else if (!strcmp(k, "--relay-addr")) o->relay_addr = v;
+		else if (!strcmp(k, "--relay-addr-b")) o->relay_addr_b = v;
+		else if (!strcmp(k, "--caller-netns")) o->caller_netns = v;
+		else if (!strcmp(k, "--callee-netns")) o->callee_netns = v;
+		else if (!strcmp(k, "--caller-addr")) o->caller_addr = v;
+		else if (!strcmp(k, "--callee-addr")) o->callee_addr = v;
 		else usage();
 	}
 	if (argc % 2 != 1 || o->calls <= 0 || o->window_ms <= 0 || o->period_us <= 0)
@@ -238,6 +257,30 @@ static uint64_t machine_busy_ns(void)
 	return ticks_to_ns(user + nice + sys + irq + softirq + steal);
 }
 
+/* CPU time of the kernel's ksoftirqd threads: packet processing that no process pays for. */
+static uint64_t softirqd_ns(void)
+{
+	DIR *dir = opendir("/proc");
+	if (!dir)
+		return UINT64_MAX;
+	uint64_t total = 0;
+	struct dirent *e;
+	while ((e = readdir(dir))) {
+		char path[64], comm[64];
+		int pid = atoi(e->d_name);
+		if (pid <= 0)
+			continue;
+		snprintf(path, sizeof path, "/proc/%d/comm", pid);
+		if (!read_proc(path, comm, sizeof comm) || strncmp(comm, "ksoftirqd/", 10) != 0)
+			continue;
+		uint64_t ns = process_cpu_ns(pid);
+		if (ns != UINT64_MAX)
+			total += ns;
+	}
+	closedir(dir);
+	return total;
+}
+
 static struct cpu_sample sample_cpu(int relay_pid)
 {
 	return (struct cpu_sample){
@@ -245,6 +288,7 @@ static struct cpu_sample sample_cpu(int relay_pid)
 		.relay_run = relay_pid > 0 ? process_run_ns(relay_pid) : UINT64_MAX,
 		.self_ticks = process_cpu_ns(getpid()),
 		.machine_busy = machine_busy_ns(),
+		.softirqd = softirqd_ns(),
 	};
 }
 
@@ -254,18 +298,35 @@ static double delta(uint64_t start, uint64_t end)
 	return start == UINT64_MAX || end == UINT64_MAX ? -1.0 : (double)(end - start);
 }
 
-static int bind_socket(uint16_t *port)
+static int bind_socket(uint16_t *port, const char *addr)
 {
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		die("socket (is the open-file limit high enough?)");
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1) {
+		fprintf(stderr, "rtp-load: bad local address %s\n", addr);
+		exit(1);
+	}
 	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
 		die("bind");
 	socklen_t len = sizeof sa;
 	getsockname(fd, (struct sockaddr *)&sa, &len);
 	*port = ntohs(sa.sin_port);
 	return fd;
+}
+
+/* Sockets opened after this live in the named namespace (/run/netns/NAME); NULL: stay. */
+static void enter_netns(const char *name)
+{
+	if (!name)
+		return;
+	char path[256];
+	snprintf(path, sizeof path, "/run/netns/%s", name);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || setns(fd, CLONE_NEWNET) < 0)
+		die(path);
+	close(fd);
 }
 
 static void open_sockets(struct generator *g)
@@ -275,8 +336,12 @@ static void open_sockets(struct generator *g)
 	uint16_t *ports = calloc((size_t)(2 * n), sizeof *ports);
 	if (!g->fds || !ports)
 		die("calloc");
-	for (long i = 0; i < 2 * n; i++)
-		g->fds[i] = bind_socket(&ports[i]);
+	/* Callers first (even indexes), then callees: one namespace switch per side. */
+	for (int side = 0; side < 2; side++) {
+		enter_netns(side ? g->opt.callee_netns : g->opt.caller_netns);
+		for (long i = side; i < 2 * n; i += 2)
+			g->fds[i] = bind_socket(&ports[i], side ? g->opt.callee_addr : g->opt.caller_addr);
+	}
 	printf("{\"ports\":[");
 	for (long i = 0; i < n; i++)
 		printf("%s[%u,%u]", i ? "," : "", ports[2 * i], ports[2 * i + 1]);
@@ -308,7 +373,7 @@ static void read_relay_ports(struct generator *g)
 			exit(1);
 		}
 		connect_socket(g->fds[2 * i], g->opt.relay_addr, a);
-		connect_socket(g->fds[2 * i + 1], g->opt.relay_addr, b);
+		connect_socket(g->fds[2 * i + 1], g->opt.relay_addr_b ? g->opt.relay_addr_b : g->opt.relay_addr, b);
 	}
 }
 
@@ -502,7 +567,7 @@ static void print_result(const struct generator *g)
 	       "\"latencyP50Us\":%.0f,\"latencyP99Us\":%.0f,\"latencyP999Us\":%.0f,\"latencyMaxUs\":%.0f,"
 	       "\"sendLagP99Us\":%.0f,\"sendLagMaxUs\":%.0f,\"sendErrors\":%llu,\"badPackets\":%llu,"
 	       "\"misrouted\":%llu,\"duplicates\":%llu,\"forwardedDuringWindow\":%llu,"
-	       "\"relayCpuNs\":%.0f,\"relayRunNs\":%.0f,\"generatorCpuNs\":%.0f,\"machineBusyNs\":%.0f}\n",
+	       "\"relayCpuNs\":%.0f,\"relayRunNs\":%.0f,\"generatorCpuNs\":%.0f,\"machineBusyNs\":%.0f,\"softirqdCpuNs\":%.0f}\n",
 	       g->opt.calls, window_s, (unsigned long long)sent, (unsigned long long)unique,
 	       (double)sent / window_s, (double)g->rx_during_window / window_s, loss,
 	       hist_quantile_us(&g->latency, 0.5), hist_quantile_us(&g->latency, 0.99),
@@ -512,7 +577,7 @@ static void print_result(const struct generator *g)
 	       (unsigned long long)g->misrouted, (unsigned long long)g->duplicates,
 	       (unsigned long long)g->rx_during_window, delta(c[0].relay_ticks, c[1].relay_ticks),
 	       delta(c[0].relay_run, c[1].relay_run), delta(c[0].self_ticks, c[1].self_ticks),
-	       delta(c[0].machine_busy, c[1].machine_busy));
+	       delta(c[0].machine_busy, c[1].machine_busy), delta(c[0].softirqd, c[1].softirqd));
 	fflush(stdout);
 }
 

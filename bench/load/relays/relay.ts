@@ -42,4 +42,8 @@ export interface LaunchSettings {
   maxSeconds: number;
   portMin: number;
   portMax: number;
+  /** Namespace mode: the relay's media address and the generator's caller/callee addresses (default 127.0.0.1). */
+  mediaAddress?: string;
+  callerAddress?: string;
+  calleeAddress?: string;
 }

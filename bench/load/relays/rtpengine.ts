@@ -42,7 +42,7 @@ export class RtpengineRelay implements RelayUnderTest {
     try {
       const ng = await NgClient.connect(ngPort);
       await waitForPong(ng, child);
-      return new RunningRtpengine(child, ng);
+      return new RunningRtpengine(child, ng, this.launch);
     } catch (err) {
       await child.stop(null);
       throw err;
@@ -56,7 +56,7 @@ export function rtpengineArgs(ngPort: number, launch: LaunchSettings): string[] 
     '--config-file=none',
     '--foreground',
     '--table=-1',
-    '--interface=127.0.0.1',
+    `--interface=${launch.mediaAddress ?? '127.0.0.1'}`,
     `--listen-ng=127.0.0.1:${ngPort}`,
     `--port-min=${launch.portMin}`,
     `--port-max=${launch.portMax}`,
@@ -73,6 +73,7 @@ class RunningRtpengine implements RunningRelay {
   constructor(
     private readonly child: GuardedChild,
     private readonly ng: NgClient,
+    private readonly launch: LaunchSettings,
   ) {}
 
   get pid(): number {
@@ -105,7 +106,7 @@ class RunningRtpengine implements RunningRelay {
       command: 'offer',
       'call-id': callId,
       'from-tag': 'caller',
-      sdp: sdpFor(call.callerPort),
+      sdp: sdpFor(call.callerPort, this.launch.callerAddress),
       replace: ['origin', 'session-connection'],
       ICE: 'remove',
     });
@@ -114,7 +115,7 @@ class RunningRtpengine implements RunningRelay {
       'call-id': callId,
       'from-tag': 'caller',
       'to-tag': 'callee',
-      sdp: sdpFor(call.calleePort),
+      sdp: sdpFor(call.calleePort, this.launch.calleeAddress),
       replace: ['origin', 'session-connection'],
       ICE: 'remove',
     });
@@ -122,12 +123,12 @@ class RunningRtpengine implements RunningRelay {
   }
 }
 
-function sdpFor(port: number): string {
+function sdpFor(port: number, address = '127.0.0.1'): string {
   return [
     'v=0',
-    'o=- 1 1 IN IP4 127.0.0.1',
+    `o=- 1 1 IN IP4 ${address}`,
     's=packet-rate',
-    'c=IN IP4 127.0.0.1',
+    `c=IN IP4 ${address}`,
     't=0 0',
     `m=audio ${port} RTP/AVP 0`,
     'a=rtpmap:0 PCMU/8000',

@@ -15,6 +15,10 @@ export interface RtphubVariant {
   backend: BackendName;
   /** Coalescing window in us; undefined keeps the engine's default. */
   coalesceUs?: number;
+  /** af_xdp: the devices to take media from, UMEM frames and ring size. */
+  xdpDevices?: string[];
+  xdpFrames?: number;
+  xdpRingSize?: number;
 }
 
 export class RtphubRelay implements RelayUnderTest {
@@ -55,6 +59,12 @@ export class RtphubRelay implements RelayUnderTest {
   private targetArgs(): string[] {
     const args = ['--backend', this.variant.backend, '--port-min', String(this.launch.portMin), '--port-max', String(this.launch.portMax)];
     if (this.variant.coalesceUs !== undefined) args.push('--coalesce-us', String(this.variant.coalesceUs));
+    for (const dev of this.variant.xdpDevices ?? []) args.push('--xdp-dev', dev);
+    if (this.variant.xdpFrames !== undefined) args.push('--xdp-frames', String(this.variant.xdpFrames));
+    if (this.variant.xdpRingSize !== undefined) args.push('--xdp-ring-size', String(this.variant.xdpRingSize));
+    if (this.launch.mediaAddress !== undefined) args.push('--interface', this.launch.mediaAddress);
+    if (this.launch.callerAddress !== undefined) args.push('--caller-addr', this.launch.callerAddress);
+    if (this.launch.calleeAddress !== undefined) args.push('--callee-addr', this.launch.calleeAddress);
     return args;
   }
 }

@@ -5,7 +5,10 @@
  * {"ports":[[a,b],…]}; `stats` answered by {"stats":{…}}; `quit` or EOF closes
  * everything and exits. Every leg sends to its signalled remote with learning off.
  *
- * usage: rtphub-target --backend io_uring|epoll --port-min N --port-max N [--coalesce-us N]
+ * usage: rtphub-target --backend io_uring|epoll|af_xdp --port-min N --port-max N [--coalesce-us N]
+ *        [--interface IP] [--caller-addr IP] [--callee-addr IP] [--xdp-dev DEV]... [--xdp-frames N]
+ *        [--xdp-ring-size N]
+ * (namespace mode: the relay's address and the generator's two sides; af_xdp needs --xdp-dev)
  */
 import { createInterface } from 'node:readline';
 import { Relay, type Stream } from '../../../src/native/relay';
@@ -14,21 +17,35 @@ import type { BackendName, RelayOptions } from '../../../src/native/types';
 /** Streams created at once: enough to keep the worker's command queue busy. */
 const CREATE_BATCH = 64;
 
-function parseArgs(argv: string[]): RelayOptions {
+interface TargetOptions {
+  relay: RelayOptions;
+  callerAddress: string;
+  calleeAddress: string;
+}
+
+function parseArgs(argv: string[]): TargetOptions {
   const value = (flag: string): string | undefined => {
     const i = argv.indexOf(flag);
     return i >= 0 ? argv[i + 1] : undefined;
   };
   const backend = value('--backend');
-  if (backend !== 'io_uring' && backend !== 'epoll') throw new Error('--backend io_uring|epoll is required');
+  if (backend !== 'io_uring' && backend !== 'epoll' && backend !== 'af_xdp') throw new Error('--backend io_uring|epoll|af_xdp is required');
   const coalesce = value('--coalesce-us');
+  const xdpDevices = argv.flatMap((a, i) => (a === '--xdp-dev' && argv[i + 1] !== undefined ? [argv[i + 1]] : []));
   return {
-    interfaces: ['127.0.0.1'],
-    portMin: Number(value('--port-min') ?? 30000),
-    portMax: Number(value('--port-max') ?? 40000),
-    threads: 1,
-    backend: backend satisfies BackendName,
-    ...(coalesce === undefined ? {} : { coalesceUs: Number(coalesce) }),
+    callerAddress: value('--caller-addr') ?? '127.0.0.1',
+    calleeAddress: value('--callee-addr') ?? '127.0.0.1',
+    relay: {
+      interfaces: [value('--interface') ?? '127.0.0.1'],
+      portMin: Number(value('--port-min') ?? 30000),
+      portMax: Number(value('--port-max') ?? 40000),
+      threads: 1,
+      backend: backend satisfies BackendName,
+      ...(coalesce === undefined ? {} : { coalesceUs: Number(coalesce) }),
+      ...(xdpDevices.length === 0 ? {} : { xdpDevices }),
+      ...(value('--xdp-frames') === undefined ? {} : { xdpFrames: Number(value('--xdp-frames')) }),
+      ...(value('--xdp-ring-size') === undefined ? {} : { xdpRingSize: Number(value('--xdp-ring-size')) }),
+    },
   };
 }
 
@@ -38,13 +55,13 @@ function parseCall(line: string): [number, number] {
   return [caller, callee];
 }
 
-async function createStreams(relay: Relay, calls: Array<[number, number]>): Promise<Stream[]> {
+async function createStreams(relay: Relay, calls: Array<[number, number]>, options: TargetOptions): Promise<Stream[]> {
   const streams: Stream[] = [];
   for (let i = 0; i < calls.length; i += CREATE_BATCH) {
     const batch = calls.slice(i, i + CREATE_BATCH).map(([caller, callee]) =>
       relay.createStream({
-        a: { remote: { address: '127.0.0.1', port: caller }, learning: 'off' },
-        b: { remote: { address: '127.0.0.1', port: callee }, learning: 'off' },
+        a: { remote: { address: options.callerAddress, port: caller }, learning: 'off' },
+        b: { remote: { address: options.calleeAddress, port: callee }, learning: 'off' },
       }),
     );
     streams.push(...(await Promise.all(batch)));
@@ -68,7 +85,8 @@ function startRelay(options: RelayOptions): Relay {
 }
 
 async function main(): Promise<void> {
-  const relay = startRelay(parseArgs(process.argv.slice(2)));
+  const options = parseArgs(process.argv.slice(2));
+  const relay = startRelay(options.relay);
   const streams: Stream[] = [];
   let pending: Array<[number, number]> = [];
   process.stdout.write('ready\n');
@@ -78,7 +96,7 @@ async function main(): Promise<void> {
     if (command === 'stats') {
       reply({ stats: relay.stats() });
     } else if (command === 'end') {
-      streams.push(...(await createStreams(relay, pending)));
+      streams.push(...(await createStreams(relay, pending, options)));
       pending = [];
       reply({ ports: streams.map((s) => [s.a.localPort, s.b.localPort]) });
     } else if (command !== '') {
