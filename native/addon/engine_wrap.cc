@@ -144,7 +144,7 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine
   }
   if (o.Has("xdpFrames")) config.xdp.frames = u32(o.Get("xdpFrames"), "xdpFrames");
   if (o.Has("xdpRingSize")) config.xdp.ring_size = u32(o.Get("xdpRingSize"), "xdpRingSize");
-  if (o.Has("xdpUdpChecksum")) config.xdp.udp_checksum = flag(o, "xdpUdpChecksum");
+  if (o.Has("xdpUdpChecksum")) config.xdp.udp_checksum = o.Get("xdpUdpChecksum").ToBoolean().Value();
 
   on_events_ = Napi::Persistent(info[1].As<Napi::Function>());
   events_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "rtphub-events", 0, 1);
