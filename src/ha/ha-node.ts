@@ -152,7 +152,8 @@ export class HaNode extends EventEmitter<HaEvents> {
   private lastReset = 0;
   private closed = false;
   private readonly latest = new Map<string, { bytes: Buffer; writtenAt: number; version: number }>();
-  private readonly peerVersions = new Map<string, { version: number; epoch: number; writtenAt: number }>();
+  /** Per call held for a peer: its newest record's version, epoch and write time, and which peer sent it. */
+  private readonly peerVersions = new Map<string, { version: number; epoch: number; writtenAt: number; node: string }>();
 
   constructor(private readonly options: HaNodeOptions) {
     super();
@@ -530,7 +531,7 @@ export class HaNode extends EventEmitter<HaEvents> {
           }
           this.latest.delete(record.callId);
         }
-        this.peerVersions.set(record.callId, { version: record.version, epoch: record.epoch, writtenAt: record.writtenAt });
+        this.peerVersions.set(record.callId, { version: record.version, epoch: record.epoch, writtenAt: record.writtenAt, node: from.node });
         this.options.calls.queueRestore(record);
       },
       remove: async (callId: string, version: number, epoch: number, from: PeerIdentity) => {
@@ -547,13 +548,14 @@ export class HaNode extends EventEmitter<HaEvents> {
       handover: (from: PeerIdentity) => this.serialise(() => this.takeHandover(from)),
       // A partial full sync (the peer is still writing the records of calls it took over) says
       // nothing of the calls it lacks: they are kept.
-      synced: async (callIds: Set<string>, _from: PeerIdentity, partial: boolean) => {
+      synced: async (callIds: Set<string>, from: PeerIdentity, partial: boolean) => {
         await this.transition;
         if (partial) return;
-        // Only copies of the peer's calls go: not this relay's own, yielded after the sync left
-        // the peer (a split brain lost, a switchover), which the peer will adopt.
+        // Only copies of this peer's calls go: not this relay's own, yielded after the sync left
+        // the peer (a split brain lost, a switchover), which the peer will adopt, nor another
+        // peer's.
         for (const id of this.options.calls.standbyCallIds()) {
-          if (callIds.has(id) || !this.peerVersions.has(id)) continue;
+          if (callIds.has(id) || this.peerVersions.get(id)?.node !== from.node) continue;
           this.peerVersions.delete(id);
           this.options.calls.queueForget(id);
         }
