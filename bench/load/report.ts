@@ -86,7 +86,7 @@ function measurementRow(r: TrialMeasurement): string[] {
     r.cpuNsPerPacket === null ? 'n/a' : fmt(r.cpuNsPerPacket, 0),
     r.relayCpuPct === null ? 'n/a' : fmt(r.relayCpuPct, 1),
     fmt(r.memoryPerCallBytes / 1024, 1),
-    fmt(r.marginalMemoryPerCallBytes / 1024, 2),
+    Number.isNaN(r.marginalMemoryPerCallBytes) ? 'n/a' : fmt(r.marginalMemoryPerCallBytes / 1024, 2),
     fmt(g.sendLagP99Us, 0),
     r.otherCpuPct === null ? 'n/a' : fmt(r.otherCpuPct, 0),
   ];

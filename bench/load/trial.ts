@@ -79,12 +79,12 @@ export async function runTrial(relay: RelayUnderTest, calls: number, setup: Tria
       ...setup.timing,
       relayPid: running.pid,
     });
-    const half = Math.floor(generator.calls.length / 2);
-    const firstPorts = await running.createCalls(generator.calls.slice(0, half));
+    const half = running.batches ? Math.floor(generator.calls.length / 2) : 0;
+    const firstPorts = half > 0 ? await running.createCalls(generator.calls.slice(0, half)) : [];
     const rssHalfBytes = residentBytes(running.pid);
     const ports = [...firstPorts, ...(await running.createCalls(generator.calls.slice(half)))];
     const rssAllBytes = residentBytes(running.pid);
-    const marginal = generator.calls.length > half ? (rssAllBytes - rssHalfBytes) / (generator.calls.length - half) : 0;
+    const marginal = half > 0 ? (rssAllBytes - rssHalfBytes) / (generator.calls.length - half) : Number.NaN;
     const result = await generator.run(ports);
     const rssAfterBytes = residentBytes(running.pid);
     const relayCounters = await running.counters().catch(() => null);

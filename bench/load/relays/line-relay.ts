@@ -17,14 +17,15 @@ export class LineRelay implements RunningRelay {
   private constructor(
     private readonly child: GuardedChild,
     private readonly hasStats: boolean,
+    readonly batches: boolean,
   ) {}
 
   /** Waits for the child's `ready` line; the child is stopped if it never comes. */
-  static async attach(child: GuardedChild, hasStats: boolean): Promise<LineRelay> {
+  static async attach(child: GuardedChild, hasStats: boolean, batches: boolean): Promise<LineRelay> {
     try {
       const deadline = Date.now() + READY_TIMEOUT_MS;
       while ((await child.readLine(Math.max(1, deadline - Date.now()), 'ready')).trim() !== 'ready');
-      return new LineRelay(child, hasStats);
+      return new LineRelay(child, hasStats, batches);
     } catch (err) {
       await child.stop(null);
       throw err;

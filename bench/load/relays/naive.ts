@@ -30,6 +30,7 @@ export class NaiveRelay implements RelayUnderTest {
       args: ['--max-seconds', String(this.launch.maxSeconds)],
       label: this.name,
     });
-    return LineRelay.attach(child, false);
+    // the naive relay reads one batch of calls, then forwards
+    return LineRelay.attach(child, false, false);
   }
 }

@@ -18,6 +18,8 @@ export interface RelayPorts {
 
 export interface RunningRelay {
   readonly pid: number;
+  /** Whether calls may be created in several batches (else one `createCalls` for all of them). */
+  readonly batches: boolean;
   /** Creates the calls; packets to `a` go out of `b` to the callee and vice versa. */
   createCalls(calls: CallEndpoints[]): Promise<RelayPorts[]>;
   /** The relay's own counters, when it has any (kept in the JSON output only). */

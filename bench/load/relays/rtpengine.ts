@@ -68,6 +68,7 @@ export function rtpengineArgs(ngPort: number, launch: LaunchSettings): string[] 
 }
 
 class RunningRtpengine implements RunningRelay {
+  readonly batches = true;
   private callCount = 0;
 
   constructor(

@@ -53,7 +53,7 @@ export class RtphubRelay implements RelayUnderTest {
       args: [...args, ...this.targetArgs()],
       label: this.name,
     });
-    return LineRelay.attach(child, true);
+    return LineRelay.attach(child, true, true);
   }
 
   private targetArgs(): string[] {
