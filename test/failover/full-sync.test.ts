@@ -7,27 +7,10 @@
 import test from 'ava';
 import { FailoverLab, HA_PORT } from '../../bench/load/failover/lab';
 import { encodeFrame, FrameType } from '../../src/ha/frames';
-import { CallRecord, encodeRecord } from '../../src/ha/restoration-record';
+import { encodeRecord } from '../../src/ha/restoration-record';
+import { minimalRecord } from '../helpers/ha-records';
 import { encode } from '../../src/ng/bencode';
 
-function record(callId: string): CallRecord {
-  const now = Date.now();
-  return {
-    callId,
-    version: 1,
-    owner: 'stand-in',
-    epoch: 1,
-    writtenAt: now,
-    created: now,
-    lastSignal: now,
-    answered: false,
-    sideA: 'from',
-    sideB: null,
-    parties: [{ tag: 'from', labels: {} }],
-    media: [],
-    sent: { a: {}, b: {} },
-  };
-}
 
 /** One connection of the stand-in peer: HELLO, then a full sync of `calls`, ending as told. */
 function fullSync(calls: string[], end?: Buffer): Buffer[] {
@@ -35,7 +18,7 @@ function fullSync(calls: string[], end?: Buffer): Buffer[] {
   return [
     encodeFrame(FrameType.Hello, ++sequence, encode({ node: 'stand-in', epoch: 1, priority: 1 })),
     encodeFrame(FrameType.SyncBegin, ++sequence),
-    ...calls.map((id) => encodeFrame(FrameType.Upsert, ++sequence, encodeRecord(record(id)))),
+    ...calls.map((id) => encodeFrame(FrameType.Upsert, ++sequence, encodeRecord(minimalRecord(id, 'stand-in')))),
     encodeFrame(FrameType.SyncEnd, ++sequence, end),
   ];
 }

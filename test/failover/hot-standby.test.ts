@@ -20,8 +20,9 @@
 // connections close: 1.5 keep-alive intervals); a cut link or a partition takes the 200 ms.
 import test, { ExecutionContext } from 'ava';
 import { encodeFrame, FrameType } from '../../src/ha/frames';
-import { CallRecord, encodeRecord } from '../../src/ha/restoration-record';
+import { encodeRecord } from '../../src/ha/restoration-record';
 import { encode } from '../../src/ng/bencode';
+import { minimalRecord } from '../helpers/ha-records';
 import { FailoverLab, HA_PORT, lostCalls, percentile, type CallMeasure, type HaStatus, type LabOptions, type RelayName } from '../../bench/load/failover/lab';
 
 const DENSE = 200;
@@ -335,24 +336,6 @@ test.serial('replication: a reconnect in the middle of a burst of offers and del
   await tablesConverge(lab, 10_000);
 });
 
-function record(callId: string, version: number): CallRecord {
-  const now = Date.now();
-  return {
-    callId,
-    version,
-    owner: 'intruder',
-    epoch: 1,
-    writtenAt: now,
-    created: now,
-    lastSignal: now,
-    answered: false,
-    sideA: 'from',
-    sideB: null,
-    parties: [{ tag: 'from', labels: {} }],
-    media: [],
-    sent: { a: {}, b: {} },
-  };
-}
 
 const hello = (node: string, sequence = 1): Buffer => encodeFrame(FrameType.Hello, sequence, encode({ node, epoch: 1, priority: 1 }));
 
@@ -377,11 +360,11 @@ test.serial('replication: malformed and out-of-order messages are rejected and c
   huge.writeUInt32BE(64 << 20);
   await broken('an oversized frame', [huge]);
   await broken('an unknown frame type', [hello('intruder'), Buffer.from([0, 0, 0, 5, 99, 0, 0, 0, 2])]);
-  await broken('a record before HELLO', [encodeFrame(FrameType.Upsert, 1, encodeRecord(record('early', 1)))]);
+  await broken('a record before HELLO', [encodeFrame(FrameType.Upsert, 1, encodeRecord(minimalRecord('early', 'intruder', 1)))]);
   await broken('a malformed HELLO', [encodeFrame(FrameType.Hello, 1, Buffer.from('d4:nodei5ee'))]);
   await broken("a HELLO with the relay's own node id", [hello('b')]);
   await broken('a second HELLO', [hello('intruder', 1), hello('intruder', 2)]);
-  await broken('a gap in the frame sequence', [hello('intruder', 1), encodeFrame(FrameType.Upsert, 3, encodeRecord(record('gap', 1)))]);
+  await broken('a gap in the frame sequence', [hello('intruder', 1), encodeFrame(FrameType.Upsert, 3, encodeRecord(minimalRecord('gap', 'intruder', 1)))]);
   await broken('a repeated frame', [hello('intruder', 7), encodeFrame(FrameType.SyncBegin, 8), encodeFrame(FrameType.SyncBegin, 8)]);
   await broken('SYNC_END without SYNC_BEGIN', [hello('intruder', 1), encodeFrame(FrameType.SyncEnd, 2)]);
   await broken('SYNC_BEGIN inside a sync', [hello('intruder', 1), encodeFrame(FrameType.SyncBegin, 2), encodeFrame(FrameType.SyncBegin, 3)]);
@@ -395,8 +378,8 @@ test.serial('replication: malformed and out-of-order messages are rejected and c
     [
       hello('intruder', 1),
       encodeFrame(FrameType.Upsert, 2, Buffer.from('d1:fi1e2:id1:xe')),
-      encodeFrame(FrameType.Upsert, 3, encodeRecord(record('stale-test', 5))),
-      encodeFrame(FrameType.Upsert, 4, encodeRecord(record('stale-test', 3))),
+      encodeFrame(FrameType.Upsert, 3, encodeRecord(minimalRecord('stale-test', 'intruder', 5))),
+      encodeFrame(FrameType.Upsert, 4, encodeRecord(minimalRecord('stale-test', 'intruder', 3))),
       encodeFrame(FrameType.Delete, 5, Buffer.from('not bencode')),
       encodeFrame(FrameType.Delete, 6, encode({ id: 'stale-test', v: 6, e: 1 })),
     ],
