@@ -4,7 +4,6 @@
  * endpoint the relay should see it as. Every socket is closed by the test's teardown.
  */
 import dgram from 'node:dgram';
-import fs from 'node:fs';
 import type { ExecutionContext } from 'ava';
 import type { Endpoint } from '../../src/native/types';
 
@@ -166,26 +165,4 @@ export async function firstToReceive(parties: Party[], timeoutMs = 2000): Promis
     await new Promise((resolve) => setTimeout(resolve, 2));
   }
   throw new Error(`none of ${parties.length} parties received a datagram within ${timeoutMs} ms`);
-}
-
-/**
- * The local UDP ports bound right now by any socket of this network namespace, read
- * synchronously from /proc/net/udp and /proc/net/udp6 (so no event-loop turn passes between
- * an action and the check).
- */
-export function boundUdpPorts(): Set<number> {
-  const ports = new Set<number>();
-  for (const file of ['/proc/net/udp', '/proc/net/udp6']) {
-    let table = '';
-    try {
-      table = fs.readFileSync(file, 'utf8');
-    } catch {
-      continue; // no IPv6
-    }
-    for (const line of table.split('\n').slice(1)) {
-      const local = line.trim().split(/\s+/)[1];
-      if (local) ports.add(parseInt(local.slice(local.lastIndexOf(':') + 1), 16));
-    }
-  }
-  return ports;
 }
