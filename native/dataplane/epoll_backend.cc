@@ -4,7 +4,6 @@
 // with one sendmmsg per run of packets that leave through the same socket.
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -12,6 +11,7 @@
 #include <vector>
 
 #include "backend.h"
+#include "clock.h"
 
 namespace rtphub {
 namespace {
@@ -19,12 +19,6 @@ namespace {
 constexpr unsigned kMaxEvents = 256;
 constexpr unsigned kBatch = 512;
 constexpr unsigned kPerSocket = 8;
-
-void sleep_us(unsigned us) {
-  timespec ts{0, static_cast<long>(us) * 1000};
-  while (clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) == EINTR) {
-  }
-}
 
 class EpollBackend final : public Backend {
  public:

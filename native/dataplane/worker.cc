@@ -2,7 +2,6 @@
 #include "worker.h"
 
 #include <sys/prctl.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "../sessions/latching.h"
@@ -37,11 +36,6 @@ Endpoint rtcp_port_of(const LegState& leg) {
 
 }  // namespace
 
-uint64_t monotonic_ms() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
-}
 
 Worker::Worker(unsigned index, const WorkerConfig& config, int wake_fd, std::function<void()> notify)
     : index_(index), config_(config), wake_fd_(wake_fd), notify_(std::move(notify)),
@@ -116,9 +110,7 @@ void Worker::release_all_sockets() {
 // ---- packet path ---------------------------------------------------------------------------
 
 void Worker::on_batch() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  now_us_ = static_cast<uint64_t>(ts.tv_sec) * 1000000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
+  now_us_ = monotonic_us();
   now_ms_ = now_us_ / 1000;
 }
 

@@ -14,6 +14,7 @@
 #include "../channel/spsc_ring.h"
 #include "../sessions/stream_table.h"
 #include "backend.h"
+#include "clock.h"
 
 namespace rtphub {
 
@@ -48,8 +49,6 @@ class Worker final : public PacketSink {
 
   // PacketSink (worker thread).
   void on_batch() override;
-  void receive_rtp(Leg& leg, const uint8_t* data);
-  static void resume_reception(Leg& leg);
   SendTarget on_packet(const PacketView& packet) override;
   void on_oversize(uint64_t token) override;
   void on_send_error(uint64_t token, int error) override;
@@ -74,6 +73,8 @@ class Worker final : public PacketSink {
   void flush_events();
   Stream* live_stream(uint32_t slot, uint32_t generation);
   void drop(Leg& leg, LegCounter leg_reason, EngineCounter engine_reason);
+  void receive_rtp(Leg& leg, const uint8_t* data);
+  static void resume_reception(Leg& leg);
 
   unsigned index_;
   WorkerConfig config_;
@@ -91,10 +92,8 @@ class Worker final : public PacketSink {
   StreamTable table_;
   EngineCounters counters_;
   uint64_t now_ms_ = 0;
-  uint64_t now_us_ = 0;  // CLOCK_MONOTONIC at the current batch, for jitter
+  uint64_t now_us_ = 0;  // the clock at the current batch, for jitter
   uint64_t next_sweep_ms_ = 0;
 };
-
-uint64_t monotonic_ms();
 
 }  // namespace rtphub

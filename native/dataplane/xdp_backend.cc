@@ -25,7 +25,6 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
-#include <time.h>
 #include <unistd.h>
 #include <xdp/xsk.h>
 
@@ -35,6 +34,7 @@
 #include <vector>
 
 #include "backend.h"
+#include "clock.h"
 #include "xdp_headers.h"
 #include "xdp_neighbours.h"
 #include "xdp_program.h"
@@ -48,18 +48,6 @@ constexpr uint64_t kNoToken = ~0ull;
 constexpr uint64_t kDeviceCheckMs = 500;
 constexpr uint64_t kNeighbourRefreshMs = 10;
 constexpr unsigned kNeighbourBudget = 32;
-
-uint64_t now_ms() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
-}
-
-void sleep_us(unsigned us) {
-  timespec ts{0, static_cast<long>(us) * 1000};
-  while (clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) == EINTR) {
-  }
-}
 
 bool power_of_two(unsigned v) { return v != 0 && (v & (v - 1)) == 0; }
 
@@ -356,7 +344,7 @@ class XdpBackend final : public Backend {
   // ---- maintenance (between batches) -------------------------------------------------------
 
   void maintain() {
-    const uint64_t now = now_ms();
+    const uint64_t now = monotonic_ms();
     if (now >= next_neighbour_ms_ || neighbours_.resolving()) {
       neighbours_.refresh(now, kNeighbourBudget);
       next_neighbour_ms_ = now + kNeighbourRefreshMs;
