@@ -32,7 +32,7 @@ import { createInterface } from 'node:readline';
 import { GuardedChild } from './child';
 import { Generator } from './generator';
 import { buildNativeTools, NativeTools } from './native-tools';
-import { NgClient } from './ng-client';
+import { CheckedNgClient } from './ng-client';
 import { nodeCommandFor } from './paths';
 import { waitForQuiet } from './proc-stats';
 import { asText, type BDict } from '../../src/ng/bencode';
@@ -444,7 +444,7 @@ async function outageRun(tools: NativeTools, o: Options): Promise<OutageResult> 
     label: 'rtphub',
   });
   let generator: Generator | null = null;
-  const ng = await NgClient.connect(ngPort);
+  const ng = new CheckedNgClient(ngPort);
   try {
     await until(() => ng.request({ command: 'ping' }).then(() => true, () => false), 20_000, 'rtphub ng');
     // the generator's window outlasts the phases (the snapshots take a moment)

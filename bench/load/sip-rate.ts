@@ -21,7 +21,8 @@ import { GuardedChild } from './child';
 import { buildNativeTools } from './native-tools';
 import { repoRoot } from './paths';
 import { runStep, SIPP, type StepResult } from './sip/step';
-import { freeUdpPort, KamailioRtpengineSystem, processTree, RtphubSystem, type SystemUnderTest } from './sip/systems';
+import { freeUdpPort } from './ng-client';
+import { KamailioRtpengineSystem, processTree, RtphubSystem, type SystemUnderTest } from './sip/systems';
 
 const GENERATOR_CPU = 0;
 const SYSTEM_CPU = 1;

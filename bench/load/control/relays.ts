@@ -14,12 +14,11 @@
  * All answer ng on a free loopback UDP port; a relay is ready when it answers `ping`.
  */
 import { execFileSync } from 'node:child_process';
-import { createSocket } from 'node:dgram';
-import { once } from 'node:events';
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { NgClient } from '../../../src/ng/client';
 import { GuardedChild } from '../child';
+import { freeUdpPort, waitForPong } from '../ng-client';
 import { repoRoot } from '../paths';
 import type { LaunchSettings } from '../relays/relay';
 import { rtpengineArgs } from '../relays/rtpengine';
@@ -250,17 +249,7 @@ function buildEcho(): string {
 async function ready(child: GuardedChild, port: number): Promise<void> {
   const ng = new NgClient({ host: '127.0.0.1', port, timeoutMs: 200, attempts: 1 });
   try {
-    const deadline = Date.now() + STARTUP_TIMEOUT_MS;
-    while (Date.now() < deadline) {
-      if (!child.running) throw child.failure('exited during startup');
-      try {
-        await ng.request({ command: 'ping' });
-        return;
-      } catch {
-        // not listening yet
-      }
-    }
-    throw child.failure(`no ng pong within ${STARTUP_TIMEOUT_MS} ms`);
+    await waitForPong(ng, child, STARTUP_TIMEOUT_MS);
   } catch (error) {
     await child.stop(null);
     throw error;
@@ -269,15 +258,6 @@ async function ready(child: GuardedChild, port: number): Promise<void> {
   }
 }
 
-/** A loopback UDP port that was free a moment ago. */
-async function freeUdpPort(): Promise<number> {
-  const socket = createSocket('udp4');
-  socket.bind(0, '127.0.0.1');
-  await once(socket, 'listening');
-  const { port } = socket.address();
-  socket.close();
-  return port;
-}
 
 /** TypeScript sources newer than their compiled output: the relay would run stale code. */
 export function staleCompiledSources(): string[] {

@@ -7,11 +7,9 @@
  * the returned SDPs. Stopped by SIGTERM to its PID, then SIGKILL.
  */
 import { existsSync } from 'node:fs';
-import { createSocket } from 'node:dgram';
-import { once } from 'node:events';
 import { asText, type BDict } from '../../../src/ng/bencode';
 import { GuardedChild } from '../child';
-import { NgClient } from '../ng-client';
+import { CheckedNgClient, freeUdpPort, waitForPong } from '../ng-client';
 import type { CallEndpoints, LaunchSettings, RelayPorts, RelayUnderTest, RunningRelay } from './relay';
 
 const RTPENGINE = '/usr/bin/rtpengine';
@@ -40,8 +38,8 @@ export class RtpengineRelay implements RelayUnderTest {
       label: this.name,
     });
     try {
-      const ng = await NgClient.connect(ngPort);
-      await waitForPong(ng, child);
+      const ng = new CheckedNgClient(ngPort);
+      await waitForPong(ng, child, STARTUP_TIMEOUT_MS);
       return new RunningRtpengine(child, ng, this.launch);
     } catch (err) {
       await child.stop(null);
@@ -73,7 +71,7 @@ class RunningRtpengine implements RunningRelay {
 
   constructor(
     private readonly child: GuardedChild,
-    private readonly ng: NgClient,
+    private readonly ng: CheckedNgClient,
     private readonly launch: LaunchSettings,
   ) {}
 
@@ -145,26 +143,4 @@ function audioPort(reply: BDict): number {
   return Number(match[1]);
 }
 
-async function waitForPong(ng: NgClient, child: GuardedChild): Promise<void> {
-  const deadline = Date.now() + STARTUP_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    if (!child.running) throw child.failure('exited during startup');
-    try {
-      await ng.request({ command: 'ping' });
-      return;
-    } catch {
-      // not listening yet
-    }
-  }
-  throw child.failure(`no ng pong within ${STARTUP_TIMEOUT_MS} ms`);
-}
 
-/** A loopback UDP port that was free a moment ago (for rtpengine's ng socket). */
-async function freeUdpPort(): Promise<number> {
-  const socket = createSocket('udp4');
-  socket.bind(0, '127.0.0.1');
-  await once(socket, 'listening');
-  const { port } = socket.address();
-  socket.close();
-  return port;
-}

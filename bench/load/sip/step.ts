@@ -9,7 +9,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GuardedChild } from '../child';
-import { cpuTicks, freeUdpPort, processTree, type RunningSystem } from './systems';
+import { freeUdpPort } from '../ng-client';
+import { cpuTicks, processTree, type RunningSystem } from './systems';
 
 export const SIPP = '/usr/bin/sipp';
 

@@ -12,6 +12,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import { join } from 'node:path';
 import { createSocket } from 'node:dgram';
 import { GuardedChild } from '../child';
+import { freeUdpPort } from '../ng-client';
 import { repoRoot } from '../paths';
 
 export interface Launch {
@@ -46,13 +47,6 @@ export interface SystemUnderTest {
 const KAMAILIO = '/usr/sbin/kamailio';
 const RTPENGINE = '/usr/bin/rtpengine';
 
-export async function freeUdpPort(): Promise<number> {
-  const socket = createSocket('udp4');
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-  const port = socket.address().port;
-  await new Promise<void>((resolve) => socket.close(() => resolve()));
-  return port;
-}
 
 /** The process and all its descendants (/proc/PID/task/TID/children). */
 export function processTree(pid: number): number[] {
