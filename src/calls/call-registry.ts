@@ -18,7 +18,7 @@ import { MediaPlan, RewriteOptions, rewriteSdp } from '../sdp/rewrite';
 import { Call } from './call';
 import { monotonicMs } from './clock';
 import { CallError } from './errors';
-import { MediaSession, SideState } from './media-session';
+import { MediaSession, sendClockRate, SideState } from './media-session';
 import type { CallTimeouts, DeleteOptions, EndReason, RtcpMuxOption, SignalOptions } from './types';
 
 export interface RelayInterface {
@@ -310,8 +310,7 @@ export class CallRegistry extends EventEmitter<CallRegistryEvents> {
       learning: o.learning ?? this.options.learning,
       asymmetric: o.asymmetric ?? false,
       strictSource: o.strictSource ?? false,
-      // The clock of the side's first format: what the jitter counter measures its RTP in.
-      clockRate: state.codecs.length > 0 ? (state.codecs[0].clockRate ?? 8000) : 0,
+      clockRate: sendClockRate(state),
     };
   }
 

@@ -36,6 +36,14 @@ export interface SideState {
   singlePort: boolean;
 }
 
+/**
+ * The RTP clock of what a side sends, as the data plane's jitter counter measures it: the clock
+ * of the side's first format (8000 when its rtpmap gives none), 0 without RTP formats.
+ */
+export function sendClockRate(side: SideState): number {
+  return side.codecs.length > 0 ? (side.codecs[0].clockRate ?? 8000) : 0;
+}
+
 export function emptySide(interfaceName: string): SideState {
   return {
     signalled: null,

@@ -229,7 +229,8 @@ export class CallBridge implements ReplicatedCalls {
     call.version = record.version;
     call.lastSignal = record.lastSignal / 1000;
     call.answered = record.answered;
-    call.answeredAt = record.answeredAt ?? call.answeredAt;
+    // A record from a relay that predates `aa`: answered as of when this relay learned it.
+    call.answeredAt = record.answeredAt ?? call.answeredAt ?? (record.answered ? Date.now() : null);
     call.sides.a = record.sideA;
     call.sides.b = record.sideB;
     call.untaggedViaBranch = record.untaggedViaBranch;

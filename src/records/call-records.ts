@@ -58,7 +58,6 @@ export class CallRecords {
   readonly boot = new Date().toISOString();
   private writtenCount = 0;
   private readonly counters: StreamCounters;
-  private readonly answeredAt = new WeakMap<Call, number>();
   /**
    * Calls held for the peer, kept so a cold takeover that drops them can record them; kept a
    * while after they are gone (`goneAt`), since the drop event follows the removals.
@@ -71,7 +70,6 @@ export class CallRecords {
   constructor(private readonly options: CallRecordsOptions) {
     this.counters = new StreamCounters();
     options.calls.on('releasing', this.onReleasing);
-    options.calls.on('changed', this.onChanged);
     options.calls.on('ended', this.onEnded);
     this.sampler = setInterval(() => this.sample(), Math.max(1, options.sampleMs ?? 500));
     this.sampler.unref();
@@ -96,7 +94,7 @@ export class CallRecords {
       boot: this.boot,
       seq: ++this.writtenCount,
       endedAt,
-      answeredAt: call.answeredAt ?? this.answeredAt.get(call) ?? null,
+      answeredAt: call.answeredAt,
       totals: (media) => this.counters.totals(media),
     });
     const body = JSON.stringify(record);
@@ -111,7 +109,6 @@ export class CallRecords {
     clearInterval(this.sampler);
     if (this.haWatch) clearInterval(this.haWatch);
     this.options.calls.off('releasing', this.onReleasing);
-    this.options.calls.off('changed', this.onChanged);
     this.options.calls.off('ended', this.onEnded);
     const lost = await Promise.all(this.options.forwarders.map((f) => f.close(this.options.closeGraceMs)));
     lost.forEach((n, i) => {
@@ -120,10 +117,6 @@ export class CallRecords {
   }
 
   private readonly onReleasing = (_call: Call, media: MediaSession): void => this.counters.releasing(media);
-
-  private readonly onChanged = (call: Call): void => {
-    if (call.answered && !this.answeredAt.has(call)) this.answeredAt.set(call, Date.now());
-  };
 
   private readonly onEnded = (call: Call, reason: EndReason): void => {
     if (this.standby.get(call.callId)?.call === call) this.standby.delete(call.callId);

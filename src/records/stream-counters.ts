@@ -11,7 +11,7 @@
  * `rtp_expected` from the extended sequence span per SSRC, `rtp_lost` = expected - received,
  * `jitter_q4` = interarrival jitter x 16 in RTP timestamp units at the leg's clock rate).
  */
-import type { MediaSession } from '../calls/media-session';
+import { sendClockRate, type MediaSession } from '../calls/media-session';
 import type { LegCounters, LegSide } from '../native/types';
 
 export interface LegTotals {
@@ -37,12 +37,6 @@ function emptyLeg(): LegTotals {
 function copy(totals: MediaTotals): MediaTotals {
   const leg = (t: LegTotals): LegTotals => ({ ...t, counters: { ...t.counters }, loss: t.loss ? { ...t.loss } : null });
   return { a: leg(totals.a), b: leg(totals.b) };
-}
-
-/** The RTP clock the leg's jitter counter ran at: the clock of the side's first format. */
-function clockRate(media: MediaSession, side: LegSide): number {
-  const codecs = media.sides[side].codecs;
-  return codecs.length > 0 ? (codecs[0].clockRate ?? 8000) : 0;
 }
 
 export class StreamCounters {
@@ -85,7 +79,7 @@ function fold(
     }
     if (c.rtp_expected > 0) {
       t.loss = { expected: (t.loss?.expected ?? 0) + c.rtp_expected, lost: (t.loss?.lost ?? 0) + c.rtp_lost };
-      const rate = clockRate(media, side);
+      const rate = sendClockRate(media.sides[side]);
       t.jitterMs = rate > 0 ? (c.jitter_q4 / 16 / rate) * 1000 : null;
     }
     const leg = stream[side];
