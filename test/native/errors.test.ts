@@ -32,6 +32,9 @@ backendTest('invalid stream arguments are InvalidArgumentErrors', async (t, back
   await rejectsInvalid(t, relay, { a: { remote: { address: '127.0.0.1', port: 70000 } }, b: {} }, 'remote port above 65535');
   await rejectsInvalid(t, relay, { a: { remote: { address: '127.0.0.1', port: -1 } }, b: {} }, 'negative remote port');
   await rejectsInvalid(t, relay, { a: {}, b: { remoteRtcp: { address: '127.0.0.1', port: 1.5 } } }, 'fractional RTCP port');
+  await rejectsInvalid(t, relay, { a: { clockRate: -8000 }, b: {} }, 'negative clock rate');
+  await rejectsInvalid(t, relay, { a: { clockRate: 8000.5 }, b: {} }, 'fractional clock rate');
+  await rejectsInvalid(t, relay, { a: {}, b: { clockRate: 2_000_000 } }, 'clock rate above 1 MHz');
   t.is(relay.info().streams, 0);
 });
 
