@@ -7,6 +7,7 @@
  *
  * usage: npx tsx bench/micro/ng-cycle.ts [--live L] [--cycles N] [--concurrency C]
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import pino from 'pino';
 import { start } from '../../src/cli/main';
 import { loadConfig } from '../../src/config/load';
@@ -47,6 +48,7 @@ async function main(): Promise<void> {
     await Promise.all(Array.from({ length: concurrency }, worker));
   };
   await run(Math.min(cycles, 5000), 'warm');
+  const threads0 = threadTimes();
   const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   await run(cycles, 'cycle');
@@ -54,7 +56,28 @@ async function main(): Promise<void> {
   const cpu = process.cpuUsage(cpu0);
   const cpuS = (cpu.user + cpu.system) / 1e6;
   console.log(`${cycles} cycles with ${live} live: ${(cycles / wallS).toFixed(0)} cycles/s wall, ${(cycles / cpuS).toFixed(0)} cycles per CPU-second (${((cpuS / cycles) * 1e6).toFixed(0)} us CPU per cycle)`);
+  const threads1 = threadTimes();
+  for (const [tid, t1] of threads1) {
+    const used = t1.ticks - (threads0.get(tid)?.ticks ?? 0);
+    if (used > 0) console.log(`  thread ${tid} (${t1.name}): ${((used * 10_000) / cycles).toFixed(0)} us per cycle`);
+  }
   await running.stop();
+}
+
+/** utime+stime in clock ticks (1/100 s) of each thread of this process, from /proc. */
+function threadTimes(): Map<string, { name: string; ticks: number }> {
+  const out = new Map<string, { name: string; ticks: number }>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'latin1');
+      const close = stat.lastIndexOf(')');
+      const fields = stat.slice(close + 2).split(' ');
+      out.set(tid, { name: stat.slice(stat.indexOf('(') + 1, close), ticks: Number(fields[11]) + Number(fields[12]) });
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return out;
 }
 
 void main();

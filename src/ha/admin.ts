@@ -53,6 +53,7 @@ export function haStatus(node: HaNode): NgReplyDict {
     calls: tableSummary(node.calls),
     replication: {
       connected: node.sender.stats.connected ? 1 : 0,
+      scheduling: node.io.scheduling,
       'in sync': node.sender.inSyncWithPeer ? 1 : 0,
       connects: node.sender.stats.connects,
       'full syncs': node.sender.stats.fullSyncs,

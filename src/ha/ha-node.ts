@@ -41,6 +41,7 @@ import { RecordFormatError } from '../errors';
 import type { Role, KeepAliveMessage, Loss } from './keepalive';
 import { KeepAlive } from './keepalive';
 import { PeerIdentity, RecordSink, ReplicationReceiver, ReplicationSender } from './replication';
+import { ReplicationIo } from './replication-io';
 import { CallRecord, encodeRecord } from './restoration-record';
 import type { SharedAddress } from './shared-address';
 
@@ -130,6 +131,8 @@ export class HaNode extends EventEmitter<HaEvents> {
   readonly keepalive: KeepAlive;
   readonly sender: ReplicationSender;
   readonly receiver: ReplicationReceiver;
+  /** The thread that owns the replication link's sockets. */
+  readonly io = new ReplicationIo();
   /** This relay's event-loop delay: what replication lag and takeover phases wait for on the main thread. */
   readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 5 });
   private transition: Promise<void> = Promise.resolve();
@@ -174,12 +177,13 @@ export class HaNode extends EventEmitter<HaEvents> {
       }),
     });
     this.sender = new ReplicationSender({
+      io: this.io,
       peer: options.peer,
       identity: () => this.identity(),
       snapshot: () => [...this.latest.entries()].map(([callId, r]) => ({ callId, bytes: r.bytes, writtenAt: r.writtenAt })),
       complete: () => !this.republishing,
     });
-    this.receiver = new ReplicationReceiver(this.sink(), options.nodeId);
+    this.receiver = new ReplicationReceiver(this.sink(), options.nodeId, this.io);
     this.receiver.on('error', (e) => this.emit('error', e));
     // A dead process's kernel closes both its connections at once: then the keep-alives need not
     // be missed `missed` times. One closed connection alone is no evidence (a peer resets its
@@ -239,6 +243,7 @@ export class HaNode extends EventEmitter<HaEvents> {
     this.keepalive.close();
     this.sender.close();
     await this.receiver.close();
+    await this.io.close();
     if (this.role === 'active') await this.options.sharedAddress?.release();
     await this.options.sharedAddress?.close();
   }

@@ -17,13 +17,12 @@
  * on a busy machine a sleeping thread can otherwise wait longer for a CPU than the peer waits for
  * its keep-alive. Neither is required; without the privilege it runs as it is.
  */
-import { spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
-import { readlinkSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
-import os from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { announceAddress } from '../native/announce';
+import { raiseThreadPriority } from './thread-priority';
 import { encodeKeepAlive, FromWorker, KeepAliveMessage, parseKeepAlive, STAT_FIELDS, ToWorker, WorkerSetup } from './keepalive';
 
 const setup = workerData as WorkerSetup;
@@ -203,25 +202,6 @@ port.on('message', (m: ToWorker) => {
 });
 
 socket.on('message', receive);
-/** Raises this thread's scheduling priority if allowed; says what it got. */
-function raisePriority(): string {
-  let tid: number;
-  try {
-    tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-  } catch {
-    return 'default';
-  }
-  if (!Number.isInteger(tid) || tid <= 0) return 'default';
-  const rr = spawnSync('chrt', ['--rr', '--pid', '10', String(tid)], { stdio: 'ignore', timeout: 2000 });
-  if (rr.status === 0) return 'SCHED_RR 10';
-  try {
-    os.setPriority(tid, -20);
-    return 'nice -20';
-  } catch {
-    return 'default';
-  }
-}
-
 let bound = false;
 // Send errors (an unreachable peer while a link is down) are expected; only a failed bind is reported.
 socket.on('error', (error) => {
@@ -254,5 +234,5 @@ openSender();
 socket.bind(setup.listen.port, setup.listen.address, () => {
   bound = true;
   timer = setInterval(tick, setup.intervalMs);
-  post({ type: 'ready', scheduling: raisePriority() });
+  post({ type: 'ready', scheduling: raiseThreadPriority(10) });
 });

@@ -25,11 +25,11 @@
  * connection goes on.
  */
 import { EventEmitter } from 'node:events';
-import net from 'node:net';
 import { RecordFormatError } from '../errors';
 import { BDict, decode, encode, isBytes, isDict } from '../ng/bencode';
 import { encodeFrame, Frame, FrameDecoder, FrameError, FrameType } from './frames';
 import { CallRecord, decodeRecord } from './restoration-record';
+import type { ReplicationIo } from './replication-io';
 
 export interface PeerIdentity {
   node: string;
@@ -49,6 +49,8 @@ export interface SenderStats {
 }
 
 export interface ReplicationSenderOptions {
+  /** The replication I/O thread, which owns the link's socket. */
+  io: ReplicationIo;
   peer: { host: string; port: number };
   identity: () => PeerIdentity;
   /** Every record this relay owns, encoded, with its write time (for the full sync). */
@@ -63,24 +65,50 @@ export interface ReplicationSenderOptions {
 }
 
 const LAG_SAMPLES = 4096;
-const CONNECT_TIMEOUT_MS = 1000;
 
 export class ReplicationSender extends EventEmitter<{ closed: [] }> {
   readonly stats: SenderStats = { connected: false, connects: 0, fullSyncs: 0, overflows: 0, framesSent: 0, bytesSent: 0, lagMs: [] };
-  private socket: net.Socket | null = null;
+  /** The current outbound link, as the I/O thread knows it (0: none yet). */
+  private generation = 0;
   private sequence = 0;
   /** The newest sequence the peer acknowledged on the current connection (null: none yet). */
   private lastAcked: number | null = null;
   private inSync = false;
+  /** Incremental frames stopped (too much waiting in the socket); a full sync follows the drain. */
+  private awaitingDrain = false;
   private closed = false;
   private retry: NodeJS.Timeout | null = null;
-  private readonly pendingLag = new Map<number, number>();
+  /** Frames of this tick not yet handed to the I/O thread, and their records' write times. */
+  private frames: Buffer[] = [];
+  private lags: number[] = [];
   private readonly ackWaiters = new Set<() => void>();
   private readonly maxBuffered: number;
+  private readonly io: ReplicationIo;
 
   constructor(private readonly options: ReplicationSenderOptions) {
     super();
     this.maxBuffered = options.maxBufferedBytes ?? 16 << 20;
+    this.io = options.io;
+    this.io.on('out-connected', (generation) => {
+      if (generation === this.generation) this.connected();
+    });
+    this.io.on('out-closed', (generation) => {
+      if (generation === this.generation) this.linkClosed();
+    });
+    this.io.on('out-acked', (generation, sequence, lags) => {
+      if (generation === this.generation) this.acked(sequence, lags);
+    });
+    this.io.on('out-overflow', (generation) => {
+      if (generation !== this.generation) return;
+      this.stats.overflows++;
+      this.inSync = false;
+      this.awaitingDrain = true;
+    });
+    this.io.on('out-drain', (generation) => {
+      if (generation !== this.generation || !this.awaitingDrain) return;
+      this.awaitingDrain = false;
+      if (this.stats.connected) this.fullSync();
+    });
   }
 
   start(): void {
@@ -90,15 +118,6 @@ export class ReplicationSender extends EventEmitter<{ closed: [] }> {
   /** A new version of a record this relay owns. */
   upsert(bytes: Buffer, writtenAt: number): void {
     if (!this.live()) return;
-    const socket = this.socket!;
-    if (socket.writableLength > this.maxBuffered) {
-      this.stats.overflows++;
-      this.inSync = false;
-      socket.once('drain', () => {
-        if (this.socket === socket) this.fullSync();
-      });
-      return;
-    }
     this.send(FrameType.Upsert, bytes, writtenAt);
   }
 
@@ -110,7 +129,7 @@ export class ReplicationSender extends EventEmitter<{ closed: [] }> {
 
   /** Sends a full sync now (after a role change), if the link is up. */
   resync(): void {
-    if (this.socket && !this.socket.destroyed && this.stats.connected) this.fullSync();
+    if (this.stats.connected && !this.awaitingDrain) this.fullSync();
   }
 
   /** Drops the connection and connects again at once (the peer was lost: TCP may be stalled). */
@@ -118,10 +137,8 @@ export class ReplicationSender extends EventEmitter<{ closed: [] }> {
     if (this.closed) return;
     if (this.retry) clearTimeout(this.retry);
     this.retry = null;
-    const old = this.socket;
-    this.socket = null;
+    this.io.destroyOutbound(this.generation);
     this.disconnected();
-    old?.destroy();
     this.connect();
   }
 
@@ -156,60 +173,53 @@ export class ReplicationSender extends EventEmitter<{ closed: [] }> {
   close(): void {
     this.closed = true;
     if (this.retry) clearTimeout(this.retry);
-    this.socket?.destroy();
+    this.io.destroyOutbound(this.generation);
+    this.disconnected();
   }
 
   private live(): boolean {
-    return this.inSync && this.socket !== null && !this.socket.destroyed;
+    return this.inSync && this.stats.connected;
   }
 
   private connect(): void {
     if (this.closed) return;
-    const socket = net.connect(this.options.peer.port, this.options.peer.host);
-    socket.setNoDelay(true);
-    socket.setTimeout(CONNECT_TIMEOUT_MS, () => socket.destroy());
-    this.socket = socket;
-    const decoder = new FrameDecoder();
-    socket.on('connect', () => {
-      socket.setTimeout(0);
-      this.stats.connected = true;
-      this.stats.connects++;
-      this.lastAcked = null;
-      const id = this.options.identity();
-      this.send(FrameType.Hello, encode({ node: id.node, epoch: id.epoch, priority: id.priority }));
-      this.fullSync();
-    });
-    socket.on('data', (chunk) => {
-      try {
-        for (const frame of decoder.push(chunk)) if (frame.type === FrameType.Ack) this.acked(frame.sequence);
-      } catch {
-        socket.destroy();
-      }
-    });
-    socket.on('error', () => undefined);
-    socket.on('close', () => {
-      // A connection replaced by reset() is no longer this sender's.
-      if (this.socket !== socket) return;
-      const wasConnected = this.stats.connected;
-      this.socket = null;
-      this.disconnected();
-      if (this.closed) return;
-      if (wasConnected) this.emit('closed');
-      this.retry = setTimeout(() => this.connect(), this.options.reconnectMs ?? 200);
-    });
+    this.generation++;
+    this.frames = [];
+    this.lags = [];
+    this.io.connect(this.generation, this.options.peer.host, this.options.peer.port, this.maxBuffered);
+  }
+
+  private connected(): void {
+    this.stats.connected = true;
+    this.stats.connects++;
+    this.lastAcked = null;
+    this.awaitingDrain = false;
+    const id = this.options.identity();
+    this.send(FrameType.Hello, encode({ node: id.node, epoch: id.epoch, priority: id.priority }));
+    this.fullSync();
+  }
+
+  private linkClosed(): void {
+    const wasConnected = this.stats.connected;
+    this.disconnected();
+    if (this.closed) return;
+    if (wasConnected) this.emit('closed');
+    this.retry = setTimeout(() => this.connect(), this.options.reconnectMs ?? 200);
   }
 
   private disconnected(): void {
     this.stats.connected = false;
     this.inSync = false;
+    this.awaitingDrain = false;
     this.lastAcked = null;
-    this.pendingLag.clear();
+    this.frames = [];
+    this.lags = [];
     for (const wake of this.ackWaiters) wake();
     this.ackWaiters.clear();
   }
 
   private fullSync(): void {
-    if (!this.socket || this.socket.destroyed) return;
+    if (!this.stats.connected) return;
     this.stats.fullSyncs++;
     this.send(FrameType.SyncBegin);
     // Not lag samples: a full sync repeats records written long ago.
@@ -222,27 +232,28 @@ export class ReplicationSender extends EventEmitter<{ closed: [] }> {
   private send(type: FrameType, payload?: Buffer, writtenAt?: number): number {
     const sequence = (this.sequence = (this.sequence + 1) >>> 0);
     const frame = encodeFrame(type, sequence, payload);
-    if (writtenAt !== undefined && this.pendingLag.size < 65536) this.pendingLag.set(sequence, writtenAt);
-    const socket = this.socket!;
-    // The frames of one tick (a burst of records, a full sync) go out in one system call.
-    if (!socket.writableCorked) {
-      socket.cork();
-      process.nextTick(() => socket.uncork());
+    // The frames of one tick (a burst of records, a full sync) go to the I/O thread in one message.
+    if (this.frames.length === 0) {
+      const generation = this.generation;
+      process.nextTick(() => this.flush(generation));
     }
-    socket.write(frame);
+    this.frames.push(frame);
+    if (writtenAt !== undefined) this.lags.push(sequence, writtenAt);
     this.stats.framesSent++;
     this.stats.bytesSent += frame.length;
     return sequence;
   }
 
-  private acked(sequence: number): void {
-    const now = Date.now();
+  private flush(generation: number): void {
+    if (generation !== this.generation || this.frames.length === 0) return;
+    this.io.write(generation, this.frames, this.lags);
+    this.frames = [];
+    this.lags = [];
+  }
+
+  private acked(sequence: number, lags: number[]): void {
     this.lastAcked = sequence;
-    for (const [seq, writtenAt] of this.pendingLag) {
-      if (((sequence - seq) | 0) < 0) break;
-      this.pendingLag.delete(seq);
-      this.stats.lagMs.push(now - writtenAt);
-    }
+    for (const lag of lags) this.stats.lagMs.push(lag);
     if (this.stats.lagMs.length > LAG_SAMPLES) this.stats.lagMs.splice(0, this.stats.lagMs.length - LAG_SAMPLES);
     for (const wake of this.ackWaiters) wake();
     this.ackWaiters.clear();
@@ -292,21 +303,20 @@ export interface ReceiverStats {
 
 /** One peer connection on the receiving side. */
 interface Connection {
-  socket: net.Socket;
+  /** The I/O thread's id of the connection. */
+  id: number;
   peer: PeerIdentity | null;
   /** The sequence number the next frame must carry (null before the first frame). */
   expected: number | null;
   /** Call ids of the full sync in progress, if one is. */
   syncing: Set<string> | null;
-  /** Frames not yet acknowledged, oldest first; acknowledged cumulatively once applied in order. */
+  /** Frames not yet applied, oldest first. */
   unacked: Array<{ sequence: number; done: boolean }>;
-  /** The acknowledgement to write at the end of this tick, if any. */
-  ackPending: number | null;
   /** Replaced by a newer connection of the same peer, or failed: its frames not yet applied are dropped. */
   dead: boolean;
   /**
    * Closed by the peer (its process may have died) with frames received but not yet applied: they
-   * are still applied, in order (a crashed relay's last records are worth keeping), not acknowledged.
+   * are still applied, in order (a crashed relay's last records are worth keeping).
    */
   closed: boolean;
 }
@@ -321,8 +331,7 @@ export class ReplicationReceiver extends EventEmitter<{
   gone: [PeerIdentity];
 }> {
   readonly stats: ReceiverStats = { readLagMs: [], connections: 0, frames: 0, upserts: 0, deletes: 0, fullSyncs: 0, rejected: 0, protocolErrors: 0 };
-  private server: net.Server | null = null;
-  private readonly connections = new Set<Connection>();
+  private readonly connections = new Map<number, Connection>();
   private readonly byPeer = new Map<string, Connection>();
   /**
    * Ordering, shared by every connection: records of one call are applied in arrival order, one at
@@ -334,54 +343,56 @@ export class ReplicationReceiver extends EventEmitter<{
   private readonly inflight = new Set<Promise<void>>();
   private readonly byCall = new Map<string, Promise<void>>();
 
+  private readonly decoders = new Map<number, FrameDecoder>();
+
   constructor(
     private readonly sink: RecordSink,
     private readonly selfNode: string,
+    private readonly io: ReplicationIo,
   ) {
     super();
+    io.on('in-open', (id) => this.accept(id));
+    io.on('in-data', (id, chunk) => this.data(id, chunk));
+    io.on('in-close', (id) => this.closedByPeer(id));
   }
 
-  async listen(address: string, port: number): Promise<net.AddressInfo> {
-    const server = net.createServer((socket) => this.accept(socket));
-    this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, address, () => resolve());
-    });
-    return server.address() as net.AddressInfo;
+  listen(address: string, port: number): Promise<{ address: string; port: number }> {
+    return this.io.listen(address, port);
   }
 
-  async close(): Promise<void> {
-    for (const c of this.connections) this.drop(c);
-    const server = this.server;
-    this.server = null;
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  close(): Promise<void> {
+    for (const c of [...this.connections.values()]) this.drop(c);
+    return Promise.resolve();
   }
 
-  private accept(socket: net.Socket): void {
+  private accept(id: number): void {
     this.stats.connections++;
-    socket.setNoDelay(true);
-    const conn: Connection = { socket, peer: null, expected: null, syncing: null, unacked: [], ackPending: null, dead: false, closed: false };
-    this.connections.add(conn);
-    const decoder = new FrameDecoder();
-    socket.on('data', (chunk) => {
-      if (conn.dead) return;
-      try {
-        for (const frame of decoder.push(chunk)) {
-          this.stats.frames++;
-          this.receive(conn, frame);
-        }
-      } catch (error) {
-        this.fail(conn, error as Error);
+    this.connections.set(id, { id, peer: null, expected: null, syncing: null, unacked: [], dead: false, closed: false });
+    this.decoders.set(id, new FrameDecoder());
+  }
+
+  private data(id: number, chunk: Buffer): void {
+    const conn = this.connections.get(id);
+    const decoder = this.decoders.get(id);
+    if (!conn || !decoder || conn.dead) return;
+    try {
+      for (const frame of decoder.push(chunk)) {
+        this.stats.frames++;
+        this.receive(conn, frame);
       }
-    });
-    socket.on('error', () => undefined);
-    socket.on('close', () => {
-      const current = conn.peer !== null && this.byPeer.get(conn.peer.node) === conn && !conn.dead;
-      if (current && conn.unacked.length > 0) conn.closed = true;
-      else this.drop(conn);
-      if (current) this.emit('gone', conn.peer!);
-    });
+    } catch (error) {
+      this.fail(conn, error as Error);
+    }
+  }
+
+  private closedByPeer(id: number): void {
+    this.decoders.delete(id);
+    const conn = this.connections.get(id);
+    if (!conn) return;
+    const current = conn.peer !== null && this.byPeer.get(conn.peer.node) === conn && !conn.dead;
+    if (current && conn.unacked.length > 0) conn.closed = true;
+    else this.drop(conn);
+    if (current) this.emit('gone', conn.peer!);
   }
 
   /**
@@ -490,7 +501,10 @@ export class ReplicationReceiver extends EventEmitter<{
     this.barrier = this.track(conn, frame, before, step);
   }
 
-  /** Runs `step` after `before` (unless the connection died), then acknowledges what is done, in order. */
+  /**
+   * Runs `step` after `before` (unless the connection died). A HANDOVER done is confirmed to the
+   * I/O thread, which acknowledges every other frame on receipt and that one only now.
+   */
   private track(conn: Connection, frame: Frame, before: Promise<unknown>, step: Step): Promise<void> {
     const entry = { sequence: frame.sequence, done: false };
     conn.unacked.push(entry);
@@ -499,7 +513,8 @@ export class ReplicationReceiver extends EventEmitter<{
       .catch((error: Error) => this.rejected(error))
       .then(() => {
         entry.done = true;
-        this.acknowledge(conn);
+        if (frame.type === FrameType.Handover && !conn.dead) this.io.confirm(conn.id, frame.sequence);
+        this.applied(conn);
       });
   }
 
@@ -507,32 +522,20 @@ export class ReplicationReceiver extends EventEmitter<{
     const entry = { sequence: frame.sequence, done: true };
     conn.unacked.push(entry);
     this.rejected(error);
-    this.acknowledge(conn);
+    this.applied(conn);
   }
 
-  /** Acknowledges the frames done in order; acknowledgements are cumulative, so one per tick is enough. */
-  private acknowledge(conn: Connection): void {
-    let last: number | null = null;
-    while (conn.unacked.length > 0 && conn.unacked[0].done) last = conn.unacked.shift()!.sequence;
-    if (conn.closed) {
-      if (conn.unacked.length === 0) this.drop(conn);
-      return;
-    }
-    if (last === null) return;
-    const pending = conn.ackPending;
-    conn.ackPending = last;
-    if (pending !== null) return;
-    process.nextTick(() => {
-      const sequence = conn.ackPending;
-      conn.ackPending = null;
-      if (sequence !== null && !conn.dead) conn.socket.write(encodeFrame(FrameType.Ack, sequence));
-    });
+  /** Forgets the frames done, in order; a connection the peer closed goes once all are. */
+  private applied(conn: Connection): void {
+    while (conn.unacked.length > 0 && conn.unacked[0].done) conn.unacked.shift();
+    if (conn.closed && conn.unacked.length === 0) this.drop(conn);
   }
 
   private drop(conn: Connection): void {
     conn.dead = true;
-    conn.socket.destroy();
-    this.connections.delete(conn);
+    this.io.destroyInbound(conn.id);
+    this.connections.delete(conn.id);
+    this.decoders.delete(conn.id);
     if (conn.peer && this.byPeer.get(conn.peer.node) === conn) this.byPeer.delete(conn.peer.node);
   }
 

@@ -51,5 +51,7 @@ export function rtphubCommand(): string[] {
   if (runningFromSource()) {
     return [process.execPath, '--import', 'tsx', '-e', `require(${JSON.stringify(join(root, 'src', 'cli', 'main.ts'))}).main(process.argv.slice(1))`, '--'];
   }
-  return [process.execPath, join(root, 'bin', 'rtphub.js')];
+  // e.g. RTPHUB_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile the relays
+  const nodeArgs = (process.env.RTPHUB_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  return [process.execPath, ...nodeArgs, join(root, 'bin', 'rtphub.js')];
 }
