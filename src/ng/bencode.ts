@@ -301,11 +301,27 @@ class Encoder {
 
   /** Writes a non-negative safe integer in decimal (room must be reserved). */
   private decimal(n: number): void {
+    const out = this.out;
     if (n < 10) {
-      this.out[this.pos++] = CH_0 + n;
+      out[this.pos++] = CH_0 + n;
       return;
     }
-    this.pos += this.out.write(String(n), this.pos, 'latin1');
+    if (n > 0x7fffffff) {
+      this.pos += out.write(String(n), this.pos, 'latin1');
+      return;
+    }
+    // Digits written in place, last first: a Buffer.write per number costs more than the rest.
+    let digits = 1;
+    for (let x = n; x >= 10; x = (x / 10) | 0) digits++;
+    let pos = this.pos + digits;
+    this.pos = pos;
+    let x = n;
+    while (x >= 10) {
+      const q = (x / 10) | 0;
+      out[--pos] = CH_0 + (x - q * 10);
+      x = q;
+    }
+    out[--pos] = CH_0 + x;
   }
 
   private integer(n: number): void {
@@ -355,8 +371,9 @@ class Encoder {
   private dict(v: EncodableDict, depth: number): void {
     this.reserve(1);
     this.out[this.pos++] = CH_D;
-    for (const key in v) {
-      if (!Object.prototype.hasOwnProperty.call(v, key)) continue;
+    const keys = Object.keys(v);
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i];
       const item = v[key];
       if (item === undefined) continue;
       this.text(key);

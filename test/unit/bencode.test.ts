@@ -27,6 +27,13 @@ test('encodes integers, negatives and zero', (t) => {
   t.is(encode(42).toString(), 'i42e');
   t.is(encode(-7).toString(), 'i-7e');
   t.is(encode(Number.MAX_SAFE_INTEGER).toString(), `i${Number.MAX_SAFE_INTEGER}e`);
+  // every digit count, and both sides of the in-place digit writer's 2^31 limit
+  for (let n = 1; n <= Number.MAX_SAFE_INTEGER; n = n * 10 + 7) {
+    for (const v of [n, n - 1, -n, n * 3]) if (Number.isSafeInteger(v)) t.is(encode(v).toString(), `i${v}e`);
+  }
+  for (const v of [2147483647, 2147483648, -2147483648, -2147483649, 4294967295, 1795431457799]) t.is(encode(v).toString(), `i${v}e`);
+  // string lengths are written the same way
+  t.is(encode('x'.repeat(1234)).subarray(0, 5).toString(), '1234:');
 });
 
 test('encodes strings by their UTF-8 byte length', (t) => {
