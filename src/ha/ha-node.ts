@@ -185,6 +185,7 @@ export class HaNode extends EventEmitter<HaEvents> {
     });
     this.receiver = new ReplicationReceiver(this.sink(), options.nodeId, this.io);
     this.receiver.on('error', (e) => this.emit('error', e));
+    this.io.on('failed', (e) => this.emit('error', new Error(`replication stopped: ${e.message}`)));
     // A dead process's kernel closes both its connections at once: then the keep-alives need not
     // be missed `missed` times. One closed connection alone is no evidence (a peer resets its
     // sender when it loses this relay's keep-alives, an operator may kill a connection).

@@ -35,6 +35,8 @@ export type FromIo =
   | { t: 'closed' };
 
 type Events = {
+  /** The thread ended on its own (a bug): replication stops until the relay restarts. */
+  failed: [error: Error];
   'in-open': [id: number];
   'in-data': [id: number, chunk: Buffer];
   'in-close': [id: number];
@@ -71,7 +73,11 @@ export class ReplicationIo extends EventEmitter<Events> {
           this.scheduling = m.scheduling;
           worker.removeAllListeners('error');
           worker.removeAllListeners('exit');
-          worker.on('error', () => undefined);
+          let failure: Error | null = null;
+          worker.on('error', (error) => (failure = error));
+          worker.on('exit', (code) => {
+            if (this.worker === worker) this.emit('failed', failure ?? new Error(`replication I/O thread exited (${code})`));
+          });
           worker.unref();
           resolve();
         } else {
