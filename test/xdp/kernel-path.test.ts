@@ -3,7 +3,7 @@
 // the wire (bad IP checksum, lengths that disagree, truncated headers) are counted drops, never
 // a crash; a frame with IP options is parsed correctly and forwarded.
 import { addresses } from './lab';
-import { Party, portMax, portMin, rtpOf, setup, warmUp, type StreamAddress, xdpTest } from './setup';
+import { Party, portMax, portMin, rtpOf, setup, warmStream, warmUp, type StreamAddress, xdpTest } from './setup';
 
 xdpTest('ARP, ping and TCP work, a kernel UDP socket outside the range gets its datagrams, an unused port in the range is a counted drop', async (t) => {
   const { lab, relay, a, b } = await setup(t);
@@ -91,15 +91,9 @@ if 'mutations' in spec:
 `;
 
 xdpTest('garbage frames are counted drops; a frame with IP options is forwarded intact', async (t) => {
-  const { lab, relay, a, b } = await setup(t);
-  const pa = await Party.open(a, addresses.a, 41000);
-  const pb = await Party.open(b, addresses.b, 42000);
-  const s = await relay.call<StreamAddress>('create', {
-    a: { localAddress: addresses.ra, remote: pa.endpoint },
-    b: { localAddress: addresses.rb, remote: pb.endpoint },
-  });
-  const legA = { address: s.a.address, port: s.a.port };
-  await warmUp(pa, legA, pb, rtpOf(1, 'warm'));
+  const env = await setup(t);
+  const { lab, relay } = env;
+  const { pa, pb, stream: s, legA } = await warmStream(env, rtpOf(1, 'warm'));
   const before = await relay.call<Record<string, number>>('stats');
   const payload = rtpOf(7, 'with IP options').toString('hex');
   const spec = {
@@ -131,15 +125,9 @@ xdpTest('garbage frames are counted drops; a frame with IP options is forwarded 
 });
 
 xdpTest('2,000 randomly mutated frames (seeded) leave the relay counting and forwarding', async (t) => {
-  const { lab, relay, a, b } = await setup(t);
-  const pa = await Party.open(a, addresses.a, 41000);
-  const pb = await Party.open(b, addresses.b, 42000);
-  const s = await relay.call<StreamAddress>('create', {
-    a: { localAddress: addresses.ra, remote: pa.endpoint },
-    b: { localAddress: addresses.rb, remote: pb.endpoint },
-  });
-  const legA = { address: s.a.address, port: s.a.port };
-  await warmUp(pa, legA, pb, rtpOf(1, 'warm'));
+  const env = await setup(t);
+  const { lab, relay } = env;
+  const { pa, pb, stream: s, legA } = await warmStream(env, rtpOf(1, 'warm'));
   const spec = {
     dst: await lab.mac('r', 'xa'),
     src: await lab.mac('a', 'eth0'),

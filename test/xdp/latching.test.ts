@@ -1,7 +1,7 @@
 // AF_XDP: endpoint learning and strict source behave as on the socket backends, and a stream
 // exported, closed and imported again resumes forwarding on the same ports.
 import { addresses } from './lab';
-import { Party, rtpOf, setup, warmUp, type StreamAddress, xdpTest } from './setup';
+import { Party, rtpOf, setup, warmStream, warmUp, type StreamAddress, xdpTest } from './setup';
 
 type Counters = { a: Record<string, number>; b: Record<string, number> };
 
@@ -61,14 +61,9 @@ xdpTest('delayed learning follows the source until the window ends; asymmetric n
 });
 
 xdpTest('export, close and import resumes forwarding on the same ports', async (t) => {
-  const { relay, a, b } = await setup(t);
-  const [pa, pb] = [await Party.open(a, addresses.a, 41000), await Party.open(b, addresses.b, 42000)];
-  const s = await relay.call<StreamAddress>('create', {
-    a: { localAddress: addresses.ra, remote: pa.endpoint },
-    b: { localAddress: addresses.rb, remote: pb.endpoint },
-  });
-  const legA = { address: s.a.address, port: s.a.port };
-  await warmUp(pa, legA, pb, rtpOf(1, 'before'));
+  const env = await setup(t);
+  const { relay } = env;
+  const { pa, pb, stream: s, legA } = await warmStream(env, rtpOf(1, 'before'));
   const record = await relay.call<string>('exportStream', { id: s.id });
   await relay.call('closeStream', { id: s.id });
   await pa.send(legA, rtpOf(2, 'while closed'));
@@ -81,14 +76,9 @@ xdpTest('export, close and import resumes forwarding on the same ports', async (
 });
 
 xdpTest('a stream imported on standby forwards nothing until it is activated (takeover)', async (t) => {
-  const { relay, a, b } = await setup(t);
-  const [pa, pb] = [await Party.open(a, addresses.a, 41000), await Party.open(b, addresses.b, 42000)];
-  const s = await relay.call<StreamAddress>('create', {
-    a: { localAddress: addresses.ra, remote: pa.endpoint },
-    b: { localAddress: addresses.rb, remote: pb.endpoint },
-  });
-  const legA = { address: s.a.address, port: s.a.port };
-  await warmUp(pa, legA, pb, rtpOf(1, 'warm'));
+  const env = await setup(t);
+  const { relay } = env;
+  const { pa, pb, stream: s, legA } = await warmStream(env, rtpOf(1, 'warm'));
   const record = await relay.call<string>('exportStream', { id: s.id });
   await relay.call('closeStream', { id: s.id });
   const standby = await relay.call<StreamAddress>('importStream', { record, standby: true });

@@ -123,3 +123,21 @@ export async function warmUp(from: Party, to: { address: string; port: number },
 export function legCounters(setupHost: Host, id: number): Promise<{ a: LegCounters; b: LegCounters }> {
   return setupHost.call('counters', { id });
 }
+
+/**
+ * Party A (port 41000) and party B (port 42000) with a stream between them through the relay,
+ * warmed up from A to B with `packet` (see warmUp); `legA` is the relay's leg facing A.
+ */
+export async function warmStream(
+  { relay, a, b }: Setup,
+  packet: Buffer,
+): Promise<{ pa: Party; pb: Party; stream: StreamAddress; legA: { address: string; port: number } }> {
+  const [pa, pb] = [await Party.open(a, addresses.a, 41000), await Party.open(b, addresses.b, 42000)];
+  const stream = await relay.call<StreamAddress>('create', {
+    a: { localAddress: addresses.ra, remote: pa.endpoint },
+    b: { localAddress: addresses.rb, remote: pb.endpoint },
+  });
+  const legA = { address: stream.a.address, port: stream.a.port };
+  await warmUp(pa, legA, pb, packet);
+  return { pa, pb, stream, legA };
+}
