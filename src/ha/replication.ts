@@ -305,6 +305,7 @@ export interface ReceiverStats {
 interface Connection {
   /** The I/O thread's id of the connection. */
   id: number;
+  decoder: FrameDecoder;
   peer: PeerIdentity | null;
   /** The sequence number the next frame must carry (null before the first frame). */
   expected: number | null;
@@ -343,8 +344,6 @@ export class ReplicationReceiver extends EventEmitter<{
   private readonly inflight = new Set<Promise<void>>();
   private readonly byCall = new Map<string, Promise<void>>();
 
-  private readonly decoders = new Map<number, FrameDecoder>();
-
   constructor(
     private readonly sink: RecordSink,
     private readonly selfNode: string,
@@ -367,16 +366,14 @@ export class ReplicationReceiver extends EventEmitter<{
 
   private accept(id: number): void {
     this.stats.connections++;
-    this.connections.set(id, { id, peer: null, expected: null, syncing: null, unacked: [], dead: false, closed: false });
-    this.decoders.set(id, new FrameDecoder());
+    this.connections.set(id, { id, decoder: new FrameDecoder(), peer: null, expected: null, syncing: null, unacked: [], dead: false, closed: false });
   }
 
   private data(id: number, chunk: Buffer): void {
     const conn = this.connections.get(id);
-    const decoder = this.decoders.get(id);
-    if (!conn || !decoder || conn.dead) return;
+    if (!conn || conn.dead) return;
     try {
-      for (const frame of decoder.push(chunk)) {
+      for (const frame of conn.decoder.push(chunk)) {
         this.stats.frames++;
         this.receive(conn, frame);
       }
@@ -386,7 +383,6 @@ export class ReplicationReceiver extends EventEmitter<{
   }
 
   private closedByPeer(id: number): void {
-    this.decoders.delete(id);
     const conn = this.connections.get(id);
     if (!conn) return;
     const current = conn.peer !== null && this.byPeer.get(conn.peer.node) === conn && !conn.dead;
@@ -535,7 +531,6 @@ export class ReplicationReceiver extends EventEmitter<{
     conn.dead = true;
     this.io.destroyInbound(conn.id);
     this.connections.delete(conn.id);
-    this.decoders.delete(conn.id);
     if (conn.peer && this.byPeer.get(conn.peer.node) === conn) this.byPeer.delete(conn.peer.node);
   }
 

@@ -125,7 +125,9 @@ function mediaDict(media: MediaSession, side: LegSide, add: (kind: Kind, t: Tota
     const counters = media.stream?.legCounters(side) ?? NO_COUNTERS;
     const codec = codecOf(media, side, counters);
     if (codec) out.codec = codec;
-    const [mux, ice, created] = [state.rtcpMux, state.ice, media.created];
+    const mux = state.rtcpMux;
+    const ice = state.ice;
+    const created = media.created;
     const rtpLocal = leg ? { address: leg.localAddress, port: leg.localPort } : null;
     // a leg that muxed from the start has no RTCP socket: rtpengine shows port 0 for it
     const rtcpLocal = leg ? { address: leg.localAddress, port: state.singlePort ? 0 : leg.localPort + 1 } : null;
